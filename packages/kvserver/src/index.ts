@@ -1,0 +1,4 @@
+/**
+ * @kv/kvserver — public entry point. This package is an empty shell for now; see README.md.
+ */
+export const packageName = '@kv/kvserver';

@@ -1,0 +1,8 @@
+import { describe, expect, it } from 'vitest';
+import { packageName } from './index';
+
+describe('@kv/wal', () => {
+  it('exposes its public entry', () => {
+    expect(packageName).toBe('@kv/wal');
+  });
+});

@@ -1,0 +1,31 @@
+// The allowed dependency directions between @kv packages (docs/architecture.md).
+// Shared by eslint.config.js and by the test that proves a forbidden import fails.
+export const moduleBoundaries = [
+  'error',
+  {
+    allow: [],
+    depConstraints: [
+      // Reusable cores: no other @kv package.
+      { sourceTag: 'scope:raft', onlyDependOnLibsWithTags: [] },
+      { sourceTag: 'scope:wal', onlyDependOnLibsWithTags: [] },
+      { sourceTag: 'scope:api', onlyDependOnLibsWithTags: [] },
+      // mvcc owns the backend interface and knows no storage engine.
+      {
+        sourceTag: 'scope:mvcc',
+        onlyDependOnLibsWithTags: [],
+        bannedExternalImports: ['classic-level', 'level', 'abstract-level', '*-level'],
+      },
+      // backend-level may use mvcc's types (the interface it satisfies) and nothing else.
+      { sourceTag: 'scope:backend-level', onlyDependOnLibsWithTags: ['scope:mvcc'] },
+      { sourceTag: 'scope:client', onlyDependOnLibsWithTags: ['scope:api'] },
+      { sourceTag: 'scope:grpc-gateway', onlyDependOnLibsWithTags: ['scope:api'] },
+      {
+        sourceTag: 'scope:kvserver',
+        onlyDependOnLibsWithTags: ['scope:api', 'scope:raft', 'scope:wal', 'scope:mvcc'],
+        bannedExternalImports: ['classic-level'],
+      },
+      { sourceTag: 'scope:server', onlyDependOnLibsWithTags: ['*'] },
+      { sourceTag: 'scope:tools', onlyDependOnLibsWithTags: ['*'] },
+    ],
+  },
+];
