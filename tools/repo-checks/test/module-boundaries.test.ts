@@ -5,7 +5,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
-// @ts-expect-error plain JS module shared with eslint.config.js
+// @ts-expect-error plain JS module without types
+// eslint-disable-next-line @nx/enforce-module-boundaries -- the rule config itself, shared with eslint.config.js
 import { moduleBoundaries } from '../../lint/module-boundaries.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
@@ -18,7 +19,7 @@ async function boundaryErrors(pkg: string, source: string): Promise<string[]> {
       {
         files: ['**/*.ts'],
         languageOptions: { parser: tseslint.parser },
-        plugins: { '@nx': nx },
+        plugins: { '@nx': nx as unknown as ESLint.Plugin },
         rules: { '@nx/enforce-module-boundaries': moduleBoundaries },
       },
     ],
