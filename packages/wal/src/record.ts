@@ -1,0 +1,188 @@
+// On-disk record framing. Every record is
+//
+//   0  u32 crc      CRC-32C of bytes [4, 16 + len): covers prevCrc, the header and the payload
+//   4  u32 prevCrc  crc of the record before it in the log (the chain)
+//   8  u32 len      payload length
+//  12  u8  type     RecordType (0 is never valid, so preallocated zeros never parse)
+//  13  u8  pad      zero bytes after the payload that round the record up to 8 bytes
+//  14  u16 reserved 0
+//  16  payload, then `pad` zero bytes
+//
+// A record verifies on its own (its crc covers everything but the crc field) and
+// also names its predecessor, so a dropped or reordered record breaks the chain
+// even if every record is intact. Being self-verifying lets recovery look past a
+// damaged record and tell a torn tail (nothing valid after it) from damage in
+// the middle of the log (valid records follow it).
+//
+// All integers are little endian; indexes and terms are u64 (JS numbers up to
+// 2^53 - 1), the vote is a full u64 bigint.
+
+import { crc32c } from './crc32c';
+
+export const HEADER_SIZE = 16;
+const MAX_PAYLOAD = 0x7fff_ffff;
+
+export const RecordType = {
+  /** First record of each segment: carries the chain across files and the segment's sequence number. */
+  Crc: 1,
+  Metadata: 2,
+  Entry: 3,
+  HardState: 4,
+  Snapshot: 5,
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+const MAX_TYPE = 5;
+
+export function paddedSize(payloadLen: number): number {
+  return (HEADER_SIZE + payloadLen + 7) & ~7;
+}
+
+const TWO_32 = 0x1_0000_0000;
+
+export function writeU64(buf: Buffer, off: number, v: number): void {
+  buf.writeUInt32LE(v % TWO_32, off);
+  buf.writeUInt32LE(Math.floor(v / TWO_32), off + 4);
+}
+
+export function readU64(buf: Uint8Array, off: number): number {
+  const lo = buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24);
+  const hi = buf[off + 4]! | (buf[off + 5]! << 8) | (buf[off + 6]! << 16) | (buf[off + 7]! << 24);
+  return (hi >>> 0) * TWO_32 + (lo >>> 0);
+}
+
+function readU32(buf: Uint8Array, off: number): number {
+  return (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
+}
+
+/**
+ * Writes the header of a record whose payload is already in place at
+ * `off + HEADER_SIZE`, zeroes its padding, and returns the record's crc.
+ */
+export function sealRecord(
+  buf: Buffer,
+  off: number,
+  prevCrc: number,
+  type: RecordType,
+  len: number,
+): number {
+  const total = paddedSize(len);
+  const end = off + HEADER_SIZE + len;
+  buf.writeUInt32LE(prevCrc, off + 4);
+  buf.writeUInt32LE(len, off + 8);
+  buf[off + 12] = type;
+  buf[off + 13] = total - HEADER_SIZE - len;
+  buf[off + 14] = 0;
+  buf[off + 15] = 0;
+  if (off + total > end) buf.fill(0, end, off + total);
+  const crc = crc32c(0, buf, off + 4, end);
+  buf.writeUInt32LE(crc, off);
+  return crc;
+}
+
+/** A record that parsed and whose own checksum matches. */
+export interface RawRecord {
+  readonly type: RecordType;
+  readonly crc: number;
+  readonly prevCrc: number;
+  readonly payloadStart: number;
+  readonly payloadEnd: number;
+  /** Offset just past the record's padding. */
+  readonly next: number;
+}
+
+/** Why a record at some offset did not parse. */
+export type BadRecord =
+  | { readonly kind: 'short' } // the file ends inside the record
+  | { readonly kind: 'header' } // impossible type, reserved bits or length
+  | { readonly kind: 'checksum'; readonly end: number };
+
+/**
+ * Parses one record at `off` (8-aligned) of `buf[0, end)`. Checks framing and the
+ * record's own checksum; the chain (prevCrc) is the caller's business.
+ */
+export function parseRecord(buf: Uint8Array, off: number, end: number): RawRecord | BadRecord {
+  if (off + HEADER_SIZE > end) return { kind: 'short' };
+  const type = buf[off + 12]!;
+  const pad = buf[off + 13]!;
+  const len = readU32(buf, off + 8);
+  if (
+    type === 0 ||
+    type > MAX_TYPE ||
+    buf[off + 14] !== 0 ||
+    buf[off + 15] !== 0 ||
+    len > MAX_PAYLOAD ||
+    pad !== paddedSize(len) - HEADER_SIZE - len
+  ) {
+    return { kind: 'header' };
+  }
+  const payloadEnd = off + HEADER_SIZE + len;
+  const next = payloadEnd + pad;
+  if (next > end) return { kind: 'short' };
+  const crc = readU32(buf, off);
+  if (crc32c(0, buf, off + 4, payloadEnd) !== crc) return { kind: 'checksum', end: next };
+  for (let i = payloadEnd; i < next; i++) if (buf[i] !== 0) return { kind: 'checksum', end: next };
+  return {
+    type: type as RecordType,
+    crc,
+    prevCrc: readU32(buf, off + 4),
+    payloadStart: off + HEADER_SIZE,
+    payloadEnd,
+    next,
+  };
+}
+
+export function isBad(r: RawRecord | BadRecord): r is BadRecord {
+  return 'kind' in r;
+}
+
+/**
+ * True if any valid record starts at an 8-aligned offset in `(from, end)`.
+ * Used after damage in the last segment: a torn write leaves nothing valid
+ * behind it that was acknowledged, damage to older data does.
+ */
+export function validRecordAfter(buf: Uint8Array, from: number, end: number): number | undefined {
+  // Trailing zeros are preallocated space: skip them without probing.
+  let last = end;
+  while (last > from && buf[last - 1] === 0) last--;
+  for (let off = from + 8; off + HEADER_SIZE <= last; off += 8) {
+    const type = buf[off + 12]!;
+    if (type === 0 || type > MAX_TYPE) continue;
+    if (!isBad(parseRecord(buf, off, end))) return off;
+  }
+  return undefined;
+}
+
+/** Sector size assumed atomic by the torn-write test (the smallest in use). */
+export const SECTOR = 512;
+
+/**
+ * True if the damaged record at `off` looks like a write that did not finish:
+ * the file ends inside it, or one of the sector-aligned pieces it spans is all
+ * zeros (never written). A flipped bit leaves no such zero piece behind.
+ */
+export function looksTorn(buf: Uint8Array, off: number, end: number, bad: BadRecord): boolean {
+  if (bad.kind === 'short') return true;
+  // For a damaged header we cannot trust the length: the piece up to the next
+  // sector boundary is all we can inspect.
+  const recEnd =
+    bad.kind === 'checksum' ? bad.end : Math.min(end, Math.max(off + HEADER_SIZE, nextSector(off)));
+  let p = off;
+  while (p < recEnd) {
+    const q = Math.min(recEnd, nextSector(p));
+    let zero = true;
+    for (let i = p; i < q; i++) {
+      if (buf[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) return true;
+    p = q;
+  }
+  return false;
+}
+
+function nextSector(off: number): number {
+  return (Math.floor(off / SECTOR) + 1) * SECTOR;
+}

@@ -1,0 +1,222 @@
+// Reading segments back: framing, the checksum chain, record decoding, Raft
+// log replay (a lower index overwrites the suffix) and torn-tail detection.
+
+import fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { WalError } from './errors';
+import {
+  RecordType,
+  isBad,
+  looksTorn,
+  parseRecord,
+  readU64,
+  validRecordAfter,
+  type RawRecord,
+} from './record';
+import { parseSegmentName, TMP_SUFFIX, type SegmentName } from './segment-name';
+import type { WalEntry, WalHardState, WalSnapshotMarker } from './types';
+
+export async function listSegments(dir: string, removeTmp: boolean): Promise<SegmentName[]> {
+  const names = await fs.readdir(dir);
+  const segments: SegmentName[] = [];
+  for (const name of names) {
+    const parsed = parseSegmentName(name);
+    if (parsed) segments.push(parsed);
+    else if (removeTmp && name.endsWith(TMP_SUFFIX)) await fs.rm(join(dir, name), { force: true });
+  }
+  segments.sort((a, b) => a.seq - b.seq);
+  for (let i = 1; i < segments.length; i++) {
+    if (segments[i]!.seq !== segments[i - 1]!.seq + 1) {
+      throw new WalError('WAL_CORRUPT', `segment ${segments[i - 1]!.seq + 1} is missing`, {
+        file: join(dir, segments[i]!.name),
+      });
+    }
+  }
+  return segments;
+}
+
+export interface ScanOptions {
+  /** Entries with index <= marker.index are dropped; the marker must appear in the log. */
+  readonly marker: WalSnapshotMarker;
+  readonly collectEntries: boolean;
+}
+
+export interface ScanResult {
+  metadata: Uint8Array | undefined;
+  hardState: WalHardState | undefined;
+  entries: WalEntry[];
+  snapshots: WalSnapshotMarker[];
+  matched: boolean;
+  /** Highest index the log reaches (entries or snapshot markers), for the writer. */
+  lastIndex: number;
+  lastCrc: number;
+  /** End of the last whole record in the last segment. */
+  tailEnd: number;
+  /** End of the damaged bytes after tailEnd that repair must clear (tailEnd if none). */
+  garbageEnd: number;
+  tailSize: number;
+}
+
+function corrupt(file: string, offset: number, what: string): WalError {
+  return new WalError('WAL_CORRUPT', what, { file, offset });
+}
+
+/** Reads `segments` (a contiguous run that ends with the last segment) in order. */
+export async function scanSegments(
+  dir: string,
+  segments: readonly SegmentName[],
+  opts: ScanOptions,
+): Promise<ScanResult> {
+  const base = opts.marker.index;
+  const res: ScanResult = {
+    metadata: undefined,
+    hardState: undefined,
+    entries: [],
+    snapshots: [],
+    matched: false,
+    lastIndex: base,
+    lastCrc: 0,
+    tailEnd: 0,
+    garbageEnd: 0,
+    tailSize: 0,
+  };
+  let crc = 0;
+  for (let s = 0; s < segments.length; s++) {
+    const seg = segments[s]!;
+    const file = join(dir, seg.name);
+    const isLast = s === segments.length - 1;
+    const buf = await fs.readFile(file);
+    const size = buf.length;
+    let off = 0;
+    for (;;) {
+      if (off === size && !isLast) break;
+      const r = off < size ? parseRecord(buf, off, size) : undefined;
+      if (r === undefined || isBad(r)) {
+        if (!isLast) throw corrupt(file, off, 'damaged record');
+        if (r === undefined) break; // the file ends exactly after a record
+        let zerosToEnd = true;
+        for (let i = off; i < size; i++) {
+          if (buf[i] !== 0) {
+            zerosToEnd = false;
+            break;
+          }
+        }
+        if (zerosToEnd) break; // clean end: preallocated space follows
+        if (off === 0) throw corrupt(file, off, 'segment has no valid header');
+        if (!looksTorn(buf, off, size, r)) throw corrupt(file, off, `damaged record (${r.kind})`);
+        const later = validRecordAfter(buf, off, size);
+        if (later !== undefined) {
+          throw corrupt(file, off, `damaged record followed by a valid record at ${later}`);
+        }
+        let g = size;
+        while (g > off && buf[g - 1] === 0) g--;
+        res.garbageEnd = g;
+        break;
+      }
+      const first = off === 0;
+      if (first !== (r.type === RecordType.Crc)) {
+        throw corrupt(
+          file,
+          off,
+          first ? 'segment does not start with a crc record' : 'stray crc record',
+        );
+      }
+      if (!(first && s === 0) && r.prevCrc !== crc) {
+        throw corrupt(
+          file,
+          off,
+          first ? 'chain broken across segments (records lost)' : 'chain broken (record lost)',
+        );
+      }
+      crc = r.crc;
+      apply(buf, r, file, off, seg, base, opts, res);
+      off = r.next;
+    }
+    if (isLast) {
+      res.tailEnd = off;
+      res.tailSize = size;
+      if (res.garbageEnd < off) res.garbageEnd = off;
+    }
+  }
+  res.lastCrc = crc;
+  if (res.lastIndex < base) res.lastIndex = base;
+  return res;
+}
+
+function apply(
+  buf: Buffer,
+  r: RawRecord,
+  file: string,
+  off: number,
+  seg: SegmentName,
+  base: number,
+  opts: ScanOptions,
+  res: ScanResult,
+): void {
+  const p = r.payloadStart;
+  const len = r.payloadEnd - p;
+  switch (r.type) {
+    case RecordType.Crc:
+      if (len !== 8 || readU64(buf, p) !== seg.seq) {
+        throw corrupt(file, off, 'crc record names another segment');
+      }
+      return;
+    case RecordType.Metadata: {
+      const md = buf.subarray(p, r.payloadEnd);
+      if (res.metadata === undefined) res.metadata = new Uint8Array(md);
+      else if (!Buffer.from(res.metadata).equals(md)) {
+        throw corrupt(file, off, 'metadata differs between segments');
+      }
+      return;
+    }
+    case RecordType.Entry: {
+      if (len < 16) throw corrupt(file, off, 'short entry record');
+      const index = readU64(buf, p);
+      res.lastIndex = index;
+      if (!opts.collectEntries) return;
+      const ents = res.entries;
+      // Replay as Raft does: an entry replaces everything from its index on.
+      if (index <= base) {
+        ents.length = 0;
+        return;
+      }
+      if (index - base - 1 > ents.length) {
+        throw new WalError(
+          'WAL_GAP',
+          `entry ${index} does not follow ${base + ents.length}; open the WAL at the newest snapshot marker`,
+          { file, offset: off },
+        );
+      }
+      ents.length = index - base - 1;
+      const term = readU64(buf, p + 8);
+      ents.push({ index, term, data: new Uint8Array(buf.subarray(p + 16, r.payloadEnd)) });
+      return;
+    }
+    case RecordType.HardState:
+      if (len !== 24) throw corrupt(file, off, 'bad hard state record');
+      res.hardState = {
+        term: readU64(buf, p),
+        vote: buf.readBigUInt64LE(p + 8),
+        commit: readU64(buf, p + 16),
+      };
+      return;
+    case RecordType.Snapshot: {
+      if (len !== 16) throw corrupt(file, off, 'bad snapshot record');
+      const index = readU64(buf, p);
+      const term = readU64(buf, p + 8);
+      res.snapshots.push({ index, term });
+      if (index === opts.marker.index) {
+        if (term !== opts.marker.term) {
+          throw new WalError(
+            'WAL_SNAPSHOT_MISMATCH',
+            `snapshot ${index} has term ${term} in the WAL, not ${opts.marker.term}`,
+            { file, offset: off },
+          );
+        }
+        res.matched = true;
+      }
+      if (index > res.lastIndex) res.lastIndex = index;
+      return;
+    }
+  }
+}

@@ -1,0 +1,649 @@
+// The write-ahead log: a directory of segment files written by one flush loop.
+//
+// Saves queue up while a write + fdatasync is in flight; the loop then encodes
+// everything queued into one buffer, writes it with one call and syncs once
+// (group commit). A segment that passes segmentSize is cut after the write:
+// the old file is trimmed and synced, and a file preallocated in the
+// background gets its header, is synced and renamed into place, and the
+// directory is synced, so no record is ever visible in a newer segment before
+// the older ones are durable.
+
+import fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { WalError } from './errors';
+import * as io from './fs-util';
+import { acquireLock } from './lock';
+import { HEADER_SIZE, RecordType, paddedSize, sealRecord, writeU64 } from './record';
+import { listSegments, scanSegments, type ScanResult } from './scan';
+import { TMP_SUFFIX, segmentName, type SegmentName } from './segment-name';
+import type { WalEntry, WalHardState, WalSnapshotMarker } from './types';
+
+/** Options for {@link Wal.create} and {@link Wal.open}. */
+export interface WalOptions {
+  /** Size a segment is preallocated to and cut at, in bytes. Default 64 MiB. */
+  readonly segmentSize?: number;
+  /** fdatasync writes and fsync directories. Default true; false only for tests and benchmarks. */
+  readonly sync?: boolean;
+  /**
+   * How the next segment is preallocated in the background: 'zeros' writes the
+   * whole file so later syncs need no block allocation; 'sparse' only sets its
+   * size (cheaper to prepare, more work per sync). Default 'sparse'.
+   */
+  readonly preallocate?: 'zeros' | 'sparse';
+}
+
+/** Options for {@link Wal.open}. */
+export interface WalOpenOptions extends WalOptions {
+  /** If given, open fails with WAL_METADATA_MISMATCH unless the WAL's metadata is byte-equal. */
+  readonly expectedMetadata?: Uint8Array;
+}
+
+/** What {@link Wal.readAll} returns. */
+export interface WalContents {
+  readonly metadata: Uint8Array;
+  readonly hardState: WalHardState | undefined;
+  /** The entries after the snapshot marker given to open, in index order. */
+  readonly entries: WalEntry[];
+}
+
+/** Counters since open, for tests and benchmarks. */
+export interface WalStats {
+  /** Write calls for record batches (one per group commit). */
+  readonly writes: number;
+  /** fdatasync calls made for record batches and segment cuts. */
+  readonly syncs: number;
+  /** Bytes of records written. */
+  readonly bytes: number;
+  /** Segments cut since open. */
+  readonly cuts: number;
+}
+
+const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+const LOCK_NAME = 'wal.lock';
+const PREALLOC_NAME = `next${TMP_SUFFIX}`;
+const ZEROS = Buffer.alloc(1024 * 1024);
+const MAX_U64 = (1n << 64n) - 1n;
+
+interface Op {
+  readonly hardState: WalHardState | undefined;
+  readonly entries: readonly WalEntry[];
+  readonly snapshot: WalSnapshotMarker | undefined;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+interface Resolved {
+  readonly segmentSize: number;
+  readonly sync: boolean;
+  readonly preallocate: 'zeros' | 'sparse';
+}
+
+function resolveOptions(o: WalOptions | undefined): Resolved {
+  const segmentSize = o?.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < 4096) {
+    throw new WalError('WAL_INVALID_ARGUMENT', 'segmentSize must be an integer >= 4096');
+  }
+  return { segmentSize, sync: o?.sync ?? true, preallocate: o?.preallocate ?? 'sparse' };
+}
+
+function isIndex(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+function checkMarker(m: WalSnapshotMarker): void {
+  if (!isIndex(m.index) || !isIndex(m.term)) {
+    throw new WalError(
+      'WAL_INVALID_ARGUMENT',
+      'snapshot marker index and term must be integers >= 0',
+    );
+  }
+}
+
+/** A crash-safe, segmented write-ahead log with group commit. */
+export class Wal {
+  private readonly dir: string;
+  private readonly metadata: Buffer;
+  private readonly opts: Resolved;
+  private readonly releaseLock: () => Promise<void>;
+  private readonly segments: SegmentName[];
+
+  private fd: number;
+  private offset: number;
+  private lastCrc: number;
+  /** Index the flush loop has written up to (names the next segment). */
+  private lastIndex: number;
+  /** Index accepted from callers so far (checks that saves follow on). */
+  private acceptedIndex: number;
+  private hardState: WalHardState | undefined;
+
+  private unread: WalContents | undefined;
+  private mustRead: boolean;
+  private queue: Op[] = [];
+  private flushing = false;
+  private idle: Promise<void> = Promise.resolve();
+  private markIdle: () => void = () => {};
+  private prealloc: Promise<number> | undefined;
+  private failed: WalError | undefined;
+  private closed = false;
+  private counters = { writes: 0, syncs: 0, bytes: 0, cuts: 0 };
+
+  private constructor(init: {
+    dir: string;
+    metadata: Uint8Array;
+    opts: Resolved;
+    releaseLock: () => Promise<void>;
+    segments: SegmentName[];
+    fd: number;
+    offset: number;
+    lastCrc: number;
+    lastIndex: number;
+    hardState: WalHardState | undefined;
+    unread: WalContents;
+    mustRead: boolean;
+  }) {
+    this.dir = init.dir;
+    this.metadata = Buffer.from(init.metadata);
+    this.opts = init.opts;
+    this.releaseLock = init.releaseLock;
+    this.segments = init.segments;
+    this.fd = init.fd;
+    this.offset = init.offset;
+    this.lastCrc = init.lastCrc;
+    this.lastIndex = init.lastIndex;
+    this.acceptedIndex = init.lastIndex;
+    this.hardState = init.hardState;
+    this.unread = init.unread;
+    this.mustRead = init.mustRead;
+    this.startPrealloc();
+  }
+
+  /** True if `dir` holds at least one WAL segment. */
+  static async exists(dir: string): Promise<boolean> {
+    try {
+      return (await listSegments(dir, false)).length > 0;
+    } catch (err) {
+      if (io.isErrno(err, 'ENOENT') || io.isErrno(err, 'ENOTDIR')) return false;
+      if (err instanceof WalError) return true;
+      throw err;
+    }
+  }
+
+  /**
+   * Creates a new WAL in `dir` (created if missing) whose every segment carries
+   * `metadata`. Fails with WAL_EXISTS if the directory already holds a WAL. The
+   * log starts at snapshot marker {index: 0, term: 0}; it is locked and ready to save.
+   */
+  static async create(dir: string, metadata: Uint8Array, options?: WalOptions): Promise<Wal> {
+    const opts = resolveOptions(options);
+    await fs.mkdir(dir, { recursive: true });
+    const releaseLock = await acquireLock(join(dir, LOCK_NAME));
+    try {
+      if ((await listSegments(dir, true)).length > 0) {
+        throw new WalError('WAL_EXISTS', 'directory already holds a WAL', { file: dir });
+      }
+      const tmp = join(dir, PREALLOC_NAME);
+      const fd = await preallocate(tmp, opts);
+      try {
+        const md = Buffer.from(metadata);
+        const header = encodeHeader(0, 0, md, undefined, { index: 0, term: 0 });
+        await io.writeFully(fd, header.buf, 0, header.buf.length, 0);
+        if (opts.sync) await io.fdatasync(fd);
+        const name = segmentName(0, 0);
+        await fs.rename(tmp, join(dir, name));
+        if (opts.sync) {
+          await io.fsyncDir(dir);
+          await io.fsyncDir(join(dir, '..'));
+        }
+        return new Wal({
+          dir,
+          metadata: md,
+          opts,
+          releaseLock,
+          segments: [{ seq: 0, firstIndex: 0, name }],
+          fd,
+          offset: header.buf.length,
+          lastCrc: header.crc,
+          lastIndex: 0,
+          hardState: undefined,
+          unread: { metadata: new Uint8Array(md), hardState: undefined, entries: [] },
+          mustRead: false,
+        });
+      } catch (err) {
+        await io.close(fd).catch(() => {});
+        throw err;
+      }
+    } catch (err) {
+      await releaseLock();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens the WAL in `dir` for the log that continues from `marker`, taking an
+   * exclusive lock (WAL_LOCKED if another process or instance holds it). Reads
+   * and verifies every segment from the one holding `marker` on, and repairs a
+   * torn tail of the last segment; damage anywhere else throws WAL_CORRUPT
+   * naming the file and offset. Call {@link readAll} once before saving.
+   */
+  static async open(
+    dir: string,
+    marker: WalSnapshotMarker,
+    options?: WalOpenOptions,
+  ): Promise<Wal> {
+    const opts = resolveOptions(options);
+    checkMarker(marker);
+    if (!(await Wal.exists(dir))) throw new WalError('WAL_NOT_FOUND', 'no WAL', { file: dir });
+    const releaseLock = await acquireLock(join(dir, LOCK_NAME));
+    try {
+      const segments = await listSegments(dir, true);
+      let start = -1;
+      for (let i = segments.length - 1; i >= 0; i--) {
+        if (segments[i]!.firstIndex <= marker.index) {
+          start = i;
+          break;
+        }
+      }
+      if (start < 0) {
+        throw new WalError(
+          'WAL_SNAPSHOT_NOT_FOUND',
+          `no segment reaches back to index ${marker.index}`,
+          {
+            file: dir,
+          },
+        );
+      }
+      const kept = segments.slice(start);
+      const res = await scanSegments(dir, kept, { marker, collectEntries: true });
+      const metadata = res.metadata;
+      const lastName = join(dir, kept[kept.length - 1]!.name);
+      if (metadata === undefined)
+        throw new WalError('WAL_CORRUPT', 'no metadata record', { file: lastName });
+      if (
+        options?.expectedMetadata !== undefined &&
+        !Buffer.from(options.expectedMetadata).equals(metadata)
+      ) {
+        throw new WalError('WAL_METADATA_MISMATCH', 'WAL belongs to another member or cluster', {
+          file: dir,
+        });
+      }
+      if (!res.matched) {
+        throw new WalError(
+          'WAL_SNAPSHOT_NOT_FOUND',
+          `snapshot marker ${marker.index}/${marker.term} is not in the WAL`,
+          { file: dir },
+        );
+      }
+      const fd = await io.open(lastName, 'r+');
+      try {
+        await repairTail(fd, res, opts);
+      } catch (err) {
+        await io.close(fd).catch(() => {});
+        throw err;
+      }
+      return new Wal({
+        dir,
+        metadata,
+        opts,
+        releaseLock,
+        segments: kept.concat(),
+        fd,
+        offset: res.tailEnd,
+        lastCrc: res.lastCrc,
+        lastIndex: res.lastIndex,
+        hardState: res.hardState,
+        unread: { metadata, hardState: res.hardState, entries: res.entries },
+        mustRead: true,
+      });
+    } catch (err) {
+      await releaseLock();
+      throw err;
+    }
+  }
+
+  /**
+   * Lists the snapshot markers recorded in the WAL in `dir` that are safe to
+   * load (index <= the last saved commit), oldest first, without locking or
+   * repairing. Pass them to {@link SnapshotStore.loadNewestAvailable}.
+   */
+  static async readSnapshotMarkers(dir: string): Promise<WalSnapshotMarker[]> {
+    const segments = await listSegments(dir, false);
+    if (segments.length === 0) throw new WalError('WAL_NOT_FOUND', 'no WAL', { file: dir });
+    const res = await scanSegments(dir, segments, {
+      marker: { index: 0, term: 0 },
+      collectEntries: false,
+    });
+    const commit = res.hardState?.commit ?? 0;
+    return res.snapshots.filter((m) => m.index <= commit);
+  }
+
+  /**
+   * Returns the metadata, the last hard state and the entries after the
+   * marker given to open. Must be called once after {@link open}, before the
+   * first save; may be called once after {@link create}.
+   */
+  async readAll(): Promise<WalContents> {
+    this.checkUsable();
+    const out = this.unread;
+    if (out === undefined)
+      throw new WalError('WAL_STATE', 'readAll is only allowed once, before saving');
+    this.unread = undefined;
+    this.mustRead = false;
+    return out;
+  }
+
+  /**
+   * Appends `entries` (consecutive indexes; the first may be lower than the
+   * last saved one, which overwrites the log from there on) and then
+   * `hardState`. Resolves once both are durable. Saves issued while a sync is
+   * in flight share the next write and fdatasync. The entries' data must not
+   * be mutated until the promise settles.
+   */
+  async save(hardState: WalHardState | undefined, entries: readonly WalEntry[]): Promise<void> {
+    this.checkUsable();
+    if (this.mustRead) throw new WalError('WAL_STATE', 'call readAll before saving');
+    let next = this.acceptedIndex + 1;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (!Number.isSafeInteger(e.index) || e.index < 1 || !isIndex(e.term)) {
+        throw new WalError(
+          'WAL_INVALID_ARGUMENT',
+          'entry index must be >= 1 and term >= 0 (integers)',
+        );
+      }
+      if (i === 0 ? e.index > next : e.index !== next) {
+        throw new WalError('WAL_INVALID_ARGUMENT', `entry ${e.index} does not follow ${next - 1}`);
+      }
+      if (!(e.data instanceof Uint8Array)) {
+        throw new WalError('WAL_INVALID_ARGUMENT', 'entry data must be a Uint8Array');
+      }
+      next = e.index + 1;
+    }
+    if (hardState !== undefined) {
+      if (
+        !isIndex(hardState.term) ||
+        !isIndex(hardState.commit) ||
+        typeof hardState.vote !== 'bigint' ||
+        hardState.vote < 0n ||
+        hardState.vote > MAX_U64
+      ) {
+        throw new WalError(
+          'WAL_INVALID_ARGUMENT',
+          'hard state term/commit must be integers >= 0, vote a u64',
+        );
+      }
+    }
+    if (entries.length > 0) this.acceptedIndex = next - 1;
+    this.unread = undefined;
+    return this.enqueue(hardState, entries, undefined);
+  }
+
+  /**
+   * Records that the log continues from the snapshot at `marker` (written
+   * after the snapshot file itself is durable). Resolves once durable.
+   */
+  async saveSnapshot(marker: WalSnapshotMarker): Promise<void> {
+    this.checkUsable();
+    if (this.mustRead) throw new WalError('WAL_STATE', 'call readAll before saving');
+    checkMarker(marker);
+    if (marker.index > this.acceptedIndex) this.acceptedIndex = marker.index;
+    this.unread = undefined;
+    return this.enqueue(undefined, [], marker);
+  }
+
+  /**
+   * Deletes the segments that only hold entries before `index`: it keeps the
+   * last segment that starts at or below `index` and everything after it, so
+   * the WAL can still be opened at any snapshot marker >= `index`.
+   */
+  async releaseTo(index: number): Promise<void> {
+    this.checkUsable();
+    let keep = -1;
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      if (this.segments[i]!.firstIndex <= index) {
+        keep = i;
+        break;
+      }
+    }
+    if (keep <= 0) return;
+    // Oldest first, so a crash part way leaves a contiguous run of segments.
+    const doomed = this.segments.splice(0, keep);
+    for (const s of doomed) await fs.rm(join(this.dir, s.name), { force: true });
+    if (this.opts.sync) await io.fsyncDir(this.dir);
+  }
+
+  /** Waits for queued saves, then closes the files and releases the lock. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.idle;
+    try {
+      const pre = this.prealloc;
+      this.prealloc = undefined;
+      if (pre) {
+        const fd = await pre.catch(() => undefined);
+        if (fd !== undefined) await io.close(fd);
+        await fs.rm(join(this.dir, PREALLOC_NAME), { force: true });
+      }
+      await io.close(this.fd);
+    } finally {
+      await this.releaseLock();
+    }
+  }
+
+  /** Counters since open: group writes, syncs, bytes, cuts. */
+  get stats(): WalStats {
+    return { ...this.counters };
+  }
+
+  private checkUsable(): void {
+    if (this.closed) throw new WalError('WAL_CLOSED', 'WAL is closed', { file: this.dir });
+    if (this.failed) throw this.failed;
+  }
+
+  private enqueue(
+    hardState: WalHardState | undefined,
+    entries: readonly WalEntry[],
+    snapshot: WalSnapshotMarker | undefined,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ hardState, entries, snapshot, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        this.idle = new Promise<void>((r) => (this.markIdle = r));
+        // A microtask, so saves issued in the same tick join the first write.
+        queueMicrotask(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      if (this.failed) {
+        for (const op of batch) op.reject(this.failed);
+        continue;
+      }
+      try {
+        const buf = this.encode(batch);
+        if (buf.length > 0) {
+          await io.writeFully(this.fd, buf, 0, buf.length, this.offset);
+          this.offset += buf.length;
+          this.counters.writes++;
+          this.counters.bytes += buf.length;
+          if (this.offset >= this.opts.segmentSize) await this.cut();
+          else if (this.opts.sync) {
+            await io.fdatasync(this.fd);
+            this.counters.syncs++;
+          }
+        }
+        for (const op of batch) op.resolve();
+      } catch (err) {
+        // After a failed write or sync the file's state is unknown (the kernel
+        // may have dropped the dirty pages): refuse all further use.
+        this.failed = new WalError('WAL_FAILED', 'a write or sync failed; reopen the WAL', {
+          file: this.dir,
+          cause: err,
+        });
+        for (const op of batch) op.reject(this.failed);
+      }
+    }
+    this.flushing = false;
+    this.markIdle();
+  }
+
+  private encode(batch: readonly Op[]): Buffer {
+    let size = 0;
+    for (const op of batch) {
+      for (const e of op.entries) size += paddedSize(16 + e.data.length);
+      if (op.hardState) size += paddedSize(24);
+      if (op.snapshot) size += paddedSize(16);
+    }
+    const buf = Buffer.allocUnsafe(size);
+    let off = 0;
+    let crc = this.lastCrc;
+    for (const op of batch) {
+      // Entries before the hard state: a commit index never becomes durable
+      // ahead of the entries it covers.
+      for (const e of op.entries) {
+        const p = off + HEADER_SIZE;
+        writeU64(buf, p, e.index);
+        writeU64(buf, p + 8, e.term);
+        buf.set(e.data, p + 16);
+        crc = sealRecord(buf, off, crc, RecordType.Entry, 16 + e.data.length);
+        off += paddedSize(16 + e.data.length);
+        this.lastIndex = e.index;
+      }
+      if (op.hardState) {
+        off = putHardState(buf, off, op.hardState);
+        crc = sealRecord(buf, off - paddedSize(24), crc, RecordType.HardState, 24);
+        this.hardState = op.hardState;
+      }
+      if (op.snapshot) {
+        const p = off + HEADER_SIZE;
+        writeU64(buf, p, op.snapshot.index);
+        writeU64(buf, p + 8, op.snapshot.term);
+        crc = sealRecord(buf, off, crc, RecordType.Snapshot, 16);
+        off += paddedSize(16);
+        if (op.snapshot.index > this.lastIndex) this.lastIndex = op.snapshot.index;
+      }
+    }
+    this.lastCrc = crc;
+    return buf;
+  }
+
+  /** Closes the full segment and continues in a fresh one. */
+  private async cut(): Promise<void> {
+    const { sync } = this.opts;
+    await io.ftruncate(this.fd, this.offset);
+    if (sync) {
+      await io.fdatasync(this.fd);
+      this.counters.syncs++;
+    }
+    this.counters.cuts++;
+
+    let fd: number;
+    const pre = this.prealloc;
+    this.prealloc = undefined;
+    const tmp = join(this.dir, PREALLOC_NAME);
+    fd = pre ? await pre.catch(() => -1) : -1;
+    if (fd < 0) fd = await preallocate(tmp, this.opts);
+    const seq = this.segments[this.segments.length - 1]!.seq + 1;
+    const firstIndex = this.lastIndex + 1;
+    const header = encodeHeader(seq, this.lastCrc, this.metadata, this.hardState, undefined);
+    try {
+      await io.writeFully(fd, header.buf, 0, header.buf.length, 0);
+      if (sync) await io.fdatasync(fd);
+      const name = segmentName(seq, firstIndex);
+      await fs.rename(tmp, join(this.dir, name));
+      if (sync) await io.fsyncDir(this.dir);
+      this.segments.push({ seq, firstIndex, name });
+    } catch (err) {
+      await io.close(fd).catch(() => {});
+      throw err;
+    }
+    const old = this.fd;
+    this.fd = fd;
+    this.offset = header.buf.length;
+    this.lastCrc = header.crc;
+    await io.close(old);
+    this.startPrealloc();
+  }
+
+  private startPrealloc(): void {
+    const p = preallocate(join(this.dir, PREALLOC_NAME), this.opts);
+    // The outcome is read at the next cut; failure there falls back to a fresh file.
+    p.catch(() => {});
+    this.prealloc = p;
+  }
+}
+
+async function preallocate(path: string, opts: Resolved): Promise<number> {
+  const fd = await io.open(path, 'w+');
+  try {
+    if (opts.preallocate === 'zeros') {
+      for (let pos = 0; pos < opts.segmentSize; pos += ZEROS.length) {
+        await io.writeFully(fd, ZEROS, 0, Math.min(ZEROS.length, opts.segmentSize - pos), pos);
+      }
+    } else {
+      await io.ftruncate(fd, opts.segmentSize);
+    }
+    if (opts.sync) await io.fdatasync(fd);
+    return fd;
+  } catch (err) {
+    await io.close(fd).catch(() => {});
+    throw err;
+  }
+}
+
+function putHardState(buf: Buffer, off: number, hs: WalHardState): number {
+  const p = off + HEADER_SIZE;
+  writeU64(buf, p, hs.term);
+  buf.writeBigUInt64LE(hs.vote, p + 8);
+  writeU64(buf, p + 16, hs.commit);
+  return off + paddedSize(24);
+}
+
+/** The records every segment starts with: crc carrier, metadata, then the latest state. */
+function encodeHeader(
+  seq: number,
+  prevCrc: number,
+  metadata: Buffer,
+  hardState: WalHardState | undefined,
+  snapshot: WalSnapshotMarker | undefined,
+): { buf: Buffer; crc: number } {
+  const size =
+    paddedSize(8) +
+    paddedSize(metadata.length) +
+    (hardState ? paddedSize(24) : 0) +
+    (snapshot ? paddedSize(16) : 0);
+  const buf = Buffer.alloc(size);
+  let off = 0;
+  writeU64(buf, off + HEADER_SIZE, seq);
+  let crc = sealRecord(buf, off, prevCrc, RecordType.Crc, 8);
+  off += paddedSize(8);
+  metadata.copy(buf, off + HEADER_SIZE);
+  crc = sealRecord(buf, off, crc, RecordType.Metadata, metadata.length);
+  off += paddedSize(metadata.length);
+  if (hardState) {
+    putHardState(buf, off, hardState);
+    crc = sealRecord(buf, off, crc, RecordType.HardState, 24);
+    off += paddedSize(24);
+  }
+  if (snapshot) {
+    writeU64(buf, off + HEADER_SIZE, snapshot.index);
+    writeU64(buf, off + HEADER_SIZE + 8, snapshot.term);
+    crc = sealRecord(buf, off, crc, RecordType.Snapshot, 16);
+    off += paddedSize(16);
+  }
+  return { buf, crc };
+}
+
+/** Clears a torn tail so that the next write continues right after the last whole record. */
+async function repairTail(fd: number, res: ScanResult, opts: Resolved): Promise<void> {
+  if (res.garbageEnd <= res.tailEnd) return;
+  for (let pos = res.tailEnd; pos < res.garbageEnd; pos += ZEROS.length) {
+    await io.writeFully(fd, ZEROS, 0, Math.min(ZEROS.length, res.garbageEnd - pos), pos);
+  }
+  if (opts.sync) await io.fdatasync(fd);
+}
