@@ -1,0 +1,14 @@
+/**
+ * @kv/raft/testing — deterministic test utilities: an in-memory cluster, a
+ * randomized fault-injecting simulator with invariant checks, and a
+ * datadriven-style script runner.
+ *
+ * @packageDocumentation
+ */
+
+/** In-memory cluster with instant, filterable delivery. */
+export { Cluster } from './cluster';
+/** Cluster types. */
+export type { ClusterNode, ClusterOptions, MessageFilter, NodeConfigOverrides } from './cluster';
+/** Seeded PRNG (mulberry32). */
+export { seededRandom } from './rng';
