@@ -1,0 +1,49 @@
+/**
+ * A LevelDB handle with a reference count, so restore() can swap databases
+ * while reads and snapshots of the old one finish: the old handle closes
+ * (and its directory is removed) when the last user lets go.
+ */
+
+import { rm } from 'node:fs/promises';
+import type { Db } from './layout';
+
+export class Store {
+  readonly db: Db;
+  readonly dir: string;
+  readonly generation: number;
+  #refs = 0;
+  #retired = false;
+  #removeDir = false;
+  #closed: Promise<void> | undefined;
+
+  constructor(db: Db, dir: string, generation: number) {
+    this.db = db;
+    this.dir = dir;
+    this.generation = generation;
+  }
+
+  acquire(): void {
+    this.#refs++;
+  }
+
+  release(): void {
+    this.#refs--;
+    if (this.#retired && this.#refs === 0) void this.close().catch(() => undefined);
+  }
+
+  /** Close once unused; with removeDir, delete the directory afterwards. */
+  retire(removeDir: boolean): void {
+    this.#retired = true;
+    this.#removeDir = removeDir;
+    if (this.#refs === 0) void this.close().catch(() => undefined);
+  }
+
+  /** Close now (closing also ends open iterators and snapshots). Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.db.close();
+      if (this.#removeDir) await rm(this.dir, { recursive: true, force: true });
+    })();
+    return this.#closed;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The write buffer: writes accepted since the last commit started, per
+ * bucket, newest value per key. Readers overlay it on LevelDB (etcd's
+ * txReadBuffer plays the same role). Per bucket it keeps a Map for point
+ * lookups and an array for ranges that is kept sorted cheaply when keys
+ * arrive in ascending order (MVCC revision keys do) and re-sorted lazily,
+ * on the next range, otherwise.
+ */
+
+import { BUCKET_NAMES, bucketId } from './buckets';
+
+/** A buffered write: a value, or undefined for a delete (a tombstone). */
+export interface BufferedWrite {
+  readonly key: Uint8Array;
+  value: Uint8Array | undefined;
+}
+
+/** An immutable copy of a buffered write, taken for a reader. */
+export interface OverlayEntry {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | undefined;
+}
+
+/** Map key for a byte key: latin1 maps each byte to one UTF-16 unit, so it is injective. */
+export function keyString(key: Uint8Array): string {
+  return (
+    Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)
+  ).toString('latin1');
+}
+
+/** Bytewise order of keys. */
+export function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+function byKey(a: BufferedWrite, b: BufferedWrite): number {
+  return Buffer.compare(a.key, b.key);
+}
+
+/** First index in the sorted list whose key is >= key. */
+function lowerBound(list: readonly BufferedWrite[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (Buffer.compare(list[mid]!.key, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+class BucketBuffer {
+  readonly #map = new Map<string, BufferedWrite>();
+  readonly #list: BufferedWrite[] = [];
+  #sorted = true;
+
+  set(key: Uint8Array, value: Uint8Array | undefined): void {
+    const id = keyString(key);
+    const existing = this.#map.get(id);
+    if (existing !== undefined) {
+      existing.value = value;
+      return;
+    }
+    const write: BufferedWrite = { key, value };
+    this.#map.set(id, write);
+    const last = this.#list[this.#list.length - 1];
+    if (this.#sorted && last !== undefined && Buffer.compare(last.key, key) > 0)
+      this.#sorted = false;
+    this.#list.push(write);
+  }
+
+  lookup(key: Uint8Array): BufferedWrite | undefined {
+    return this.#map.get(keyString(key));
+  }
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  /** In insertion order: a commit needs no sorting. */
+  all(): readonly BufferedWrite[] {
+    return this.#list;
+  }
+
+  sorted(): readonly BufferedWrite[] {
+    if (!this.#sorted) {
+      this.#list.sort(byKey);
+      this.#sorted = true;
+    }
+    return this.#list;
+  }
+
+  /** Copies of the writes with start <= key < end (end undefined: no bound), ascending. */
+  slice(start: Uint8Array, end: Uint8Array | undefined): OverlayEntry[] {
+    const list = this.sorted();
+    const from = lowerBound(list, start);
+    const to = end === undefined ? list.length : lowerBound(list, end);
+    const out: OverlayEntry[] = [];
+    for (let i = from; i < to; i++) {
+      const w = list[i]!;
+      out.push({ key: w.key, value: w.value });
+    }
+    return out;
+  }
+}
+
+/** All buffered writes of one batch. */
+export class WriteBuffer {
+  // Indexed by bucket id; slot 0 unused.
+  readonly #buckets: (BucketBuffer | undefined)[] = [];
+  /** Number of put/delete calls accepted, duplicates included (what batchLimit counts). */
+  ops = 0;
+  /** Approximate bytes of keys and values written. */
+  bytes = 0;
+
+  set(id: number, key: Uint8Array, value: Uint8Array | undefined): void {
+    let bucket = this.#buckets[id];
+    if (bucket === undefined) {
+      bucket = new BucketBuffer();
+      this.#buckets[id] = bucket;
+    }
+    bucket.set(key, value);
+    this.ops++;
+    this.bytes += key.length + (value === undefined ? 0 : value.length);
+  }
+
+  lookup(id: number, key: Uint8Array): BufferedWrite | undefined {
+    return this.#buckets[id]?.lookup(key);
+  }
+
+  slice(id: number, start: Uint8Array, end: Uint8Array | undefined): OverlayEntry[] {
+    return this.#buckets[id]?.slice(start, end) ?? [];
+  }
+
+  /** Number of distinct buffered keys in a bucket. */
+  bucketSize(id: number): number {
+    return this.#buckets[id]?.size ?? 0;
+  }
+
+  /** Every buffered write, bucket by bucket, for the commit. */
+  *writes(): Generator<[id: number, write: BufferedWrite]> {
+    for (const name of BUCKET_NAMES) {
+      const id = bucketId(name);
+      const bucket = this.#buckets[id];
+      if (bucket === undefined) continue;
+      for (const w of bucket.all()) yield [id, w];
+    }
+  }
+}
+
+/**
+ * Overlay `newer` on `older` (both ascending, unique keys): one ascending list
+ * in which a key present in both takes newer's write.
+ */
+export function overlay(newer: OverlayEntry[], older: OverlayEntry[]): OverlayEntry[] {
+  if (older.length === 0) return newer;
+  if (newer.length === 0) return older;
+  const out: OverlayEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < newer.length && j < older.length) {
+    const c = Buffer.compare(newer[i]!.key, older[j]!.key);
+    if (c <= 0) {
+      out.push(newer[i++]!);
+      if (c === 0) j++;
+    } else {
+      out.push(older[j++]!);
+    }
+  }
+  while (i < newer.length) out.push(newer[i++]!);
+  while (j < older.length) out.push(older[j++]!);
+  return out;
+}
