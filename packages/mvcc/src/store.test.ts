@@ -1,0 +1,307 @@
+import { describe, expect, it } from 'vitest';
+import { dec, enc, show } from '../test/helpers';
+import { MemoryBackend } from './memory-backend';
+import { decodeKeyValue } from './key-value';
+import { decodeRevision, decodeUint64, encodeRevision } from './revision';
+import { MvccError } from './errors';
+import { MvccStore } from './store';
+import { EventType } from './types';
+import { ReadGate } from './testing/read-gate';
+
+const ALL = new Uint8Array([0]);
+
+async function put(s: MvccStore, k: string, v: string, lease = 0n): Promise<number> {
+  const t = s.write();
+  t.put(enc(k), enc(v), lease);
+  t.end();
+  return s.currentRevision();
+}
+
+async function del(s: MvccStore, k: string, end?: string): Promise<number> {
+  const t = s.write();
+  const n = t.deleteRange(enc(k), end === undefined ? undefined : enc(end));
+  t.end();
+  return n;
+}
+
+async function get(s: MvccStore, k: string, end?: Uint8Array, rev = 0): Promise<string[]> {
+  const r = await s.range(enc(k), end, { revision: rev });
+  return r.kvs.map(show);
+}
+
+function code(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    return e instanceof MvccError ? e.code : String(e);
+  }
+  return undefined;
+}
+
+async function codeAsync(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (e) {
+    return e instanceof MvccError ? e.code : String(e);
+  }
+  return undefined;
+}
+
+describe('MvccStore reads and writes', () => {
+  it('maintains create/mod revisions and versions as etcd does', async () => {
+    const s = await MvccStore.open(new MemoryBackend());
+    expect(s.currentRevision()).toBe(0);
+    expect(await put(s, 'a', '1')).toBe(1);
+    expect(await put(s, 'a', '2')).toBe(2);
+    expect(await put(s, 'b', '1')).toBe(3);
+    expect(await get(s, 'a', ALL)).toEqual(['a=2 c1 m2 v2', 'b=1 c3 m3 v1']);
+    expect(await del(s, 'a')).toBe(1);
+    expect(s.currentRevision()).toBe(4);
+    expect(await del(s, 'a')).toBe(0);
+    expect(s.currentRevision()).toBe(4); // a delete of nothing creates no revision
+    await put(s, 'a', '3');
+    expect(await get(s, 'a')).toEqual(['a=3 c5 m5 v1']);
+    expect(await get(s, 'a', undefined, 2)).toEqual(['a=2 c1 m2 v2']);
+    expect(await get(s, 'a', undefined, 4)).toEqual([]);
+    expect(await get(s, 'a', ALL, 1)).toEqual(['a=1 c1 m1 v1']);
+  });
+
+  it('applies etcd rangeEnd semantics, limit, count, countOnly and keysOnly', async () => {
+    const s = await MvccStore.open(new MemoryBackend());
+    for (const k of ['a', 'ab', 'abc', 'b', 'c']) await put(s, k, `v${k}`);
+    const keys = async (k: string, end: Uint8Array | undefined): Promise<string[]> =>
+      (await s.range(enc(k), end)).kvs.map((kv) => dec(kv.key));
+    expect(await keys('ab', undefined)).toEqual(['ab']);
+    expect(await keys('ab', new Uint8Array())).toEqual(['ab']);
+    expect(await keys('ab', ALL)).toEqual(['ab', 'abc', 'b', 'c']);
+    expect(await keys('a', enc('b'))).toEqual(['a', 'ab', 'abc']);
+    expect(await keys('b', enc('a'))).toEqual([]);
+    const lim = await s.range(enc('a'), ALL, { limit: 2 });
+    expect(lim.kvs.map((kv) => dec(kv.key))).toEqual(['a', 'ab']);
+    expect(lim.count).toBe(5);
+    expect(lim.revision).toBe(5);
+    const cnt = await s.range(enc('a'), enc('b'), { countOnly: true });
+    expect(cnt).toEqual({ kvs: [], count: 3, revision: 5 });
+    const ko = await s.range(enc('b'), undefined, { keysOnly: true });
+    expect(ko.kvs[0]?.value.length).toBe(0);
+    expect(ko.kvs[0]?.modRevision).toBe(4);
+  });
+
+  it('rejects future and compacted revisions with etcd meanings', async () => {
+    const s = await MvccStore.open(new MemoryBackend());
+    for (let i = 0; i < 5; i++) await put(s, 'k', `${i}`);
+    expect(await codeAsync(s.range(enc('k'), undefined, { revision: 6 }))).toBe('MVCC_FUTURE_REV');
+    await s.compact(3);
+    expect(await codeAsync(s.range(enc('k'), undefined, { revision: 2 }))).toBe('MVCC_COMPACTED');
+    expect(await get(s, 'k', undefined, 3)).toEqual(['k=2 c1 m3 v3']);
+    expect(code(() => s.compact(3))).toBe('MVCC_COMPACTED');
+    expect(code(() => s.compact(2))).toBe('MVCC_COMPACTED');
+    expect(code(() => s.compact(6))).toBe('MVCC_FUTURE_REV');
+    const err = await s.range(enc('k'), undefined, { revision: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MvccError);
+    expect((err as MvccError).compactRevision).toBe(3);
+    expect((err as MvccError).message).toBe('mvcc: required revision has been compacted');
+  });
+
+  it('runs several operations under one revision with increasing sub revisions', async () => {
+    const b = new MemoryBackend();
+    const s = await MvccStore.open(b);
+    await put(s, 'x', '0');
+    const t = s.write();
+    expect(t.revision).toBe(2);
+    expect(code(() => s.write())).toBe('MVCC_TXN_OPEN');
+    t.put(enc('a'), enc('1'), 0n);
+    t.put(enc('a'), enc('2'), 0n);
+    expect(t.deleteRange(enc('x'), undefined)).toBe(1);
+    // The transaction sees its own writes; others do not yet.
+    expect((await t.range(enc('a'), undefined)).kvs.map(show)).toEqual(['a=2 c2 m2 v2']);
+    expect(await get(s, 'a')).toEqual([]);
+    const events = t.end();
+    expect(events.map((e) => [e.type, dec(e.kv.key), e.kv.modRevision])).toEqual([
+      [EventType.Put, 'a', 2],
+      [EventType.Put, 'a', 2],
+      [EventType.Delete, 'x', 2],
+    ]);
+    expect(s.currentRevision()).toBe(2);
+    const stored = await b.range('key', encodeRevision(2, 0), encodeRevision(3, 0));
+    expect(stored.map((e) => decodeRevision(e.key))).toEqual([
+      { main: 2, sub: 0, tombstone: false },
+      { main: 2, sub: 1, tombstone: false },
+      { main: 2, sub: 2, tombstone: true },
+    ]);
+    // The tombstone's value is a KeyValue holding just the key.
+    expect(decodeKeyValue(stored[2]!.value)).toEqual({
+      key: enc('x'),
+      createRevision: 0,
+      modRevision: 0,
+      version: 0,
+      value: new Uint8Array(),
+      lease: 0n,
+    });
+    expect(code(() => t.put(enc('z'), enc('z'), 0n))).toBe('MVCC_CLOSED');
+    const empty = s.write();
+    expect(empty.end()).toEqual([]);
+    expect(s.currentRevision()).toBe(2);
+  });
+
+  it('tracks keys per lease through puts, overwrites and deletes', async () => {
+    const s = await MvccStore.open(new MemoryBackend());
+    await put(s, 'a', '1', 7n);
+    await put(s, 'b', '1', 7n);
+    await put(s, 'c', '1', 8n);
+    await put(s, 'b', '2', 8n);
+    expect(s.keysWithLease(7n).map(dec)).toEqual(['a']);
+    expect(s.keysWithLease(8n).map(dec)).toEqual(['b', 'c']);
+    await del(s, 'c');
+    await put(s, 'a', '2');
+    expect(s.keysWithLease(7n)).toEqual([]);
+    expect(s.keysWithLease(8n).map(dec)).toEqual(['b']);
+    expect((await s.range(enc('b'), undefined)).kvs[0]?.lease).toBe(8n);
+  });
+});
+
+describe('compaction and restore', () => {
+  it('removes old versions from index and backend but keeps what reads at or after the point need', async () => {
+    const b = new MemoryBackend();
+    const s = await MvccStore.open(b, { compactionBatchLimit: 2 });
+    await put(s, 'a', '1'); // 1
+    await put(s, 'a', '2'); // 2
+    await put(s, 'b', '1'); // 3
+    await del(s, 'b'); // 4
+    await put(s, 'c', '1'); // 5
+    await del(s, 'c'); // 6
+    await put(s, 'a', '3'); // 7
+    await s.compact(6);
+    const revs = (await b.range('key', new Uint8Array([0]), undefined)).map((e) => {
+      const r = decodeRevision(e.key);
+      return `${r.main}${r.tombstone ? 't' : ''}`;
+    });
+    // a@2 is the newest of 'a' at 6; b is gone; c's tombstone at exactly 6 stays for watchers.
+    expect(revs).toEqual(['2', '6t', '7']);
+    expect(await get(s, 'a', ALL, 6)).toEqual(['a=2 c1 m2 v2']);
+    expect(await get(s, 'a', ALL)).toEqual(['a=3 c1 m7 v3']);
+    expect(decodeUint64((await b.get('meta', enc('finishedCompactRev')))!)).toBe(6);
+    expect(decodeUint64((await b.get('meta', enc('scheduledCompactRev')))!)).toBe(6);
+    // Restore sees the same state.
+    const s2 = await MvccStore.open(b);
+    expect(s2.currentRevision()).toBe(7);
+    expect(s2.compactedRevision()).toBe(6);
+    expect(await get(s2, 'a', ALL, 6)).toEqual(['a=2 c1 m2 v2']);
+    expect(await get(s2, 'a', ALL)).toEqual(['a=3 c1 m7 v3']);
+    await put(s2, 'c', 'x');
+    expect(await get(s2, 'c')).toEqual(['c=x c8 m8 v1']);
+    await s2.compact(8);
+    const after = (await b.range('key', new Uint8Array([0]), undefined)).length;
+    expect(after).toBe(2); // a@7 and c@8
+  });
+
+  it('keeps the current revision when everything is compacted and deleted', async () => {
+    const b = new MemoryBackend();
+    const s = await MvccStore.open(b);
+    await put(s, 'a', '1');
+    await del(s, 'a');
+    await put(s, 'b', '1');
+    await del(s, 'b');
+    await s.compact(4);
+    expect(code(() => s.compact(4))).toBe('MVCC_COMPACTED');
+    const s2 = await MvccStore.open(b);
+    expect(s2.currentRevision()).toBe(4);
+    expect(s2.compactedRevision()).toBe(4);
+    expect(await put(s2, 'z', '1')).toBe(5);
+  });
+
+  it('finishes an interrupted compaction on open', async () => {
+    const b = new MemoryBackend();
+    const s = await MvccStore.open(b);
+    for (let i = 0; i < 10; i++) await put(s, `k${i % 3}`, `${i}`);
+    // A crash right after scheduling: the marker is there, nothing deleted.
+    b.put('meta', enc('scheduledCompactRev'), new Uint8Array([0, 0, 0, 0, 0, 0, 0, 8]));
+    expect((await b.range('key', new Uint8Array([0]), undefined)).length).toBe(10);
+    const s2 = await MvccStore.open(b);
+    expect(s2.compactedRevision()).toBe(8);
+    expect(decodeUint64((await b.get('meta', enc('finishedCompactRev')))!)).toBe(8);
+    // Kept: k0@7... newest of each key at or below 8: k0@7, k1@8, k2@6; plus 9 and 10.
+    const left = (await b.range('key', new Uint8Array([0]), undefined)).map(
+      (e) => decodeRevision(e.key).main,
+    );
+    expect(left).toEqual([6, 7, 8, 9, 10]);
+    expect(await get(s2, 'k', ALL, 8)).toEqual(['k0=6 c1 m7 v3', 'k1=7 c2 m8 v3', 'k2=5 c3 m6 v2']);
+  });
+
+  it('restores leases, versions and create revisions', async () => {
+    const b = new MemoryBackend();
+    const s = await MvccStore.open(b);
+    await put(s, 'a', '1', 5n);
+    await put(s, 'a', '2', 5n);
+    await put(s, 'b', '1', 6n);
+    await del(s, 'b');
+    await s.compact(3);
+    const s2 = await MvccStore.open(b);
+    expect(s2.keysWithLease(5n).map(dec)).toEqual(['a']);
+    expect(s2.keysWithLease(6n)).toEqual([]);
+    const t = s2.write();
+    t.put(enc('a'), enc('3'), 0n);
+    t.end();
+    expect(await get(s2, 'a')).toEqual(['a=3 c1 m5 v3']);
+    expect(s2.keysWithLease(5n)).toEqual([]);
+  });
+
+  it('never deletes values a read in flight still needs', async () => {
+    const gate = new ReadGate();
+    const b = new MemoryBackend({ beforeRead: gate.beforeRead });
+    const s = await MvccStore.open(b, { compactionBatchLimit: 1 });
+    for (let i = 1; i <= 6; i++) await put(s, `k${i % 2}`, `${i}`);
+    gate.close();
+    const arrived = gate.arrived();
+    const read = s.range(enc('k'), ALL, { revision: 2 });
+    await arrived;
+    const compaction = s.compact(5);
+    // New reads below the point fail at once; the old one is still waiting.
+    expect(await codeAsync(s.range(enc('k'), ALL, { revision: 2 }))).toBe('MVCC_COMPACTED');
+    let compacted = false;
+    void compaction.then(() => (compacted = true));
+    // The compaction's own backend reads pass the gate only when opened; the
+    // read at 2 is first in line and must see the old values.
+    gate.open();
+    expect((await read).kvs.map(show)).toEqual(['k0=2 c2 m2 v1', 'k1=1 c1 m1 v1']);
+    await compaction;
+    expect(compacted).toBe(true);
+    expect(await get(s, 'k', ALL, 5)).toEqual(['k0=4 c2 m4 v2', 'k1=5 c1 m5 v3']);
+  });
+});
+
+describe('hashKV', () => {
+  it('agrees between a store that compacted physically and one that did not', async () => {
+    // b2 never deletes: as if its physical compaction had not run yet.
+    class LazyBackend extends MemoryBackend {
+      override delete(): void {}
+    }
+    const b1 = new MemoryBackend();
+    const b2 = new LazyBackend();
+    const s1 = await MvccStore.open(b1);
+    const s2 = await MvccStore.open(b2);
+    for (const s of [s1, s2]) {
+      for (let i = 0; i < 20; i++) {
+        await put(s, `k${i % 4}`, `${i}`);
+        if (i % 7 === 6) await del(s, `k${i % 4}`);
+      }
+    }
+    const before = await s1.hashKV(0);
+    expect(before).toEqual(await s2.hashKV(0));
+    await s1.compact(15);
+    await s2.compact(15);
+    expect((await b2.range('key', new Uint8Array([0]), undefined)).length).toBeGreaterThan(
+      (await b1.range('key', new Uint8Array([0]), undefined)).length,
+    );
+    const h1 = await s1.hashKV(0);
+    expect(h1).toEqual(await s2.hashKV(0));
+    expect(h1.compactRevision).toBe(15);
+    expect(h1.hash).not.toBe(before.hash);
+    expect((await s1.hashKV(s1.currentRevision())).hash).toBe(h1.hash);
+    expect((await s1.hashKV(18)).hash).not.toBe(h1.hash);
+    expect((await s1.hashKV(18)).hash).toBe((await s2.hashKV(18)).hash);
+    await put(s1, 'x', 'y');
+    expect((await s1.hashKV(h1.revision)).hash).toBe(h1.hash);
+    expect(await codeAsync(s1.hashKV(14))).toBe('MVCC_COMPACTED');
+  });
+});

@@ -1,0 +1,522 @@
+import BTree from 'sorted-btree';
+import type { Backend } from './backend';
+import { binaryToBytes, bytesToBinary, toInterval } from './bytes';
+import type { KeyInterval } from './bytes';
+import { assertRevision, MvccError, MvccErrorCode } from './errors';
+import { KeyIndex } from './key-index';
+import type { IndexHit } from './key-index';
+import { decodeKeyValue, encodeKeyValue } from './key-value';
+import type { KeyValue } from './key-value';
+import { ReadPins } from './read-pins';
+import { decodeRevision, decodeUint64, encodeRevision, encodeUint64 } from './revision';
+import { crc32cUpdate } from './crc32c';
+import { EventType } from './types';
+import type { MvccEvent, RangeOptions, RangeResult } from './types';
+import { RevisionSet } from './revision-set';
+import { WatchHub } from './watch/hub';
+import type { WatchStream } from './watch/stream';
+
+/** Tuning of {@link MvccStore}. */
+export interface MvccStoreOptions {
+  /** Keys compacted in the index, and backend entries deleted, per step before yielding (default 1000, as etcd). */
+  readonly compactionBatchLimit?: number;
+  /** Entries read from the backend per step when restoring the index on open (default 10000). */
+  readonly restoreBatchLimit?: number;
+  /** Revisions an unsynced watcher catches up per backend read (default 1000, as etcd). */
+  readonly watchBatchRevisions?: number;
+  /** Default capacity, in responses, of a watch stream's buffer (default 128, as etcd). */
+  readonly watchBufferSize?: number;
+}
+
+/** A write transaction; see {@link MvccStore.write}. */
+export interface WriteTxn {
+  /** The revision this transaction creates if it changes anything. */
+  readonly revision: number;
+  /** Range read that sees this transaction's own earlier writes. */
+  range(key: Uint8Array, end: Uint8Array | undefined, options?: RangeOptions): Promise<RangeResult>;
+  /** Put a key; the index supplies create revision and version synchronously. */
+  put(key: Uint8Array, value: Uint8Array, lease: bigint): void;
+  /** Delete the live keys in the range; returns how many were deleted. */
+  deleteRange(key: Uint8Array, end: Uint8Array | undefined): number;
+  /** Finish: bump the revision if anything changed, notify watchers, return the events. */
+  end(): MvccEvent[];
+}
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+const META_SCHEDULED = new TextEncoder().encode('scheduledCompactRev');
+const META_FINISHED = new TextEncoder().encode('finishedCompactRev');
+const KEY_BUCKET_NAME = new TextEncoder().encode('key');
+
+/** Yield to the event loop so reads and writes can run between batches. */
+function yieldToLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (cb: () => void) => unknown };
+  return new Promise((resolve) => {
+    if (g.setImmediate !== undefined) g.setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
+}
+
+/**
+ * The multi-version key-value store: an in-memory B-tree index from each
+ * user key to its {@link KeyIndex}, the key-values themselves in the backend
+ * under their revision. Single writer (the server's apply loop), many
+ * concurrent readers.
+ */
+export class MvccStore {
+  private readonly tree = new BTree<string, KeyIndex>();
+  private readonly leases = new Map<bigint, Set<string>>();
+  private readonly pins = new ReadPins();
+  private current = 0;
+  private compacted = 0;
+  private txnOpen = false;
+  private closed = false;
+  private compaction: Promise<void> = Promise.resolve();
+  private readonly batch: number;
+  /** @internal */
+  readonly hub: WatchHub;
+
+  private constructor(
+    private readonly backend: Backend,
+    private readonly options: MvccStoreOptions,
+  ) {
+    this.batch = options.compactionBatchLimit ?? 1000;
+    this.hub = new WatchHub(this, {
+      batchRevisions: options.watchBatchRevisions ?? 1000,
+      bufferSize: options.watchBufferSize ?? 128,
+    });
+  }
+
+  /**
+   * Open a store on a backend: rebuild the index, the current and the
+   * compacted revision, and finish a compaction a crash interrupted.
+   */
+  static async open(backend: Backend, options: MvccStoreOptions = {}): Promise<MvccStore> {
+    const s = new MvccStore(backend, options);
+    await s.restore();
+    return s;
+  }
+
+  /** The revision of the last committed write transaction (0 for an empty store). */
+  currentRevision(): number {
+    return this.current;
+  }
+
+  /** The revision of the last compaction (0 if none). */
+  compactedRevision(): number {
+    return this.compacted;
+  }
+
+  /** Read keys at a revision; see {@link RangeOptions}. */
+  range(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    options: RangeOptions = {},
+  ): Promise<RangeResult> {
+    this.checkOpen();
+    return this.rangeAt(key, end, options, this.current);
+  }
+
+  /** Open the (single) write transaction. Throws MVCC_TXN_OPEN if one is open. */
+  write(): WriteTxn {
+    this.checkOpen();
+    if (this.txnOpen) throw new MvccError(MvccErrorCode.TxnOpen);
+    this.txnOpen = true;
+    return new Txn(this, this.current + 1);
+  }
+
+  /**
+   * Compact at `revision`: validated synchronously (MVCC_COMPACTED when not
+   * above the compacted revision, MVCC_FUTURE_REV when above the current
+   * one); reads below it fail from now on. The promise resolves when the
+   * old versions are gone from the backend and the result is committed.
+   */
+  compact(revision: number): Promise<void> {
+    this.checkOpen();
+    assertRevision(revision, 'revision');
+    if (revision <= this.compacted) {
+      throw new MvccError(MvccErrorCode.Compacted, undefined, this.compacted);
+    }
+    if (revision > this.current) throw new MvccError(MvccErrorCode.FutureRev);
+    this.compacted = revision;
+    // Persisted in the current batch, so a restart finishes the job.
+    this.backend.put('meta', META_SCHEDULED, encodeUint64(revision));
+    const run = this.compaction.then(() => this.physicalCompact(revision));
+    this.compaction = run.catch(() => undefined);
+    this.hub.onCompacted();
+    return run;
+  }
+
+  /** Current keys attached to `lease`. */
+  keysWithLease(lease: bigint): Uint8Array[] {
+    const keys = this.leases.get(lease);
+    return keys === undefined ? [] : [...keys].sort().map(binaryToBytes);
+  }
+
+  /**
+   * CRC-32C over the 'key' bucket up to `revision` (0 = current), counting
+   * only what compaction at the compacted revision keeps, so members agree
+   * whether or not their physical compaction has finished.
+   */
+  async hashKV(
+    revision: number,
+  ): Promise<{ hash: number; revision: number; compactRevision: number }> {
+    this.checkOpen();
+    assertRevision(revision, 'revision');
+    const current = this.current;
+    const compactRevision = this.compacted;
+    const upTo = revision === 0 ? current : revision;
+    if (upTo > current) throw new MvccError(MvccErrorCode.FutureRev);
+    if (upTo < compactRevision) {
+      throw new MvccError(MvccErrorCode.Compacted, undefined, compactRevision);
+    }
+    const keep = new RevisionSet();
+    for (const ki of this.tree.values()) {
+      const k = ki.keep(compactRevision);
+      if (k !== undefined) keep.add(k[0], k[1]);
+    }
+    let hash = crc32cUpdate(0, KEY_BUCKET_NAME);
+    const pin = this.pins.pin(compactRevision);
+    try {
+      let from = encodeRevision(0, 0);
+      const end = encodeRevision(upTo + 1, 0);
+      for (;;) {
+        const entries = await this.backend.range('key', from, end, { limit: this.batch });
+        for (const e of entries) {
+          const r = decodeRevision(e.key);
+          // The compaction rule: below the compaction point only kept revisions count.
+          if (r.main < compactRevision && !keep.has(r.main, r.sub)) continue;
+          hash = crc32cUpdate(hash, e.key);
+          hash = crc32cUpdate(hash, e.value);
+        }
+        if (entries.length < this.batch) break;
+        from = nextKey((entries[entries.length - 1] as { key: Uint8Array }).key);
+      }
+    } finally {
+      this.pins.release(pin);
+    }
+    return { hash, revision: current, compactRevision };
+  }
+
+  /** A new watch stream; see {@link WatchStream}. */
+  watchStream(options: { bufferSize?: number } = {}): WatchStream {
+    this.checkOpen();
+    return this.hub.newStream(options.bufferSize);
+  }
+
+  /**
+   * Close the store: ends watch streams and waits for a running compaction.
+   * The backend stays open (its owner closes it).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.close();
+    await this.compaction;
+  }
+
+  // ---- internals shared with Txn and the watch hub ----
+
+  /** @internal */
+  checkOpen(): void {
+    if (this.closed) throw new MvccError(MvccErrorCode.Closed);
+  }
+
+  /** @internal */
+  getBackend(): Backend {
+    return this.backend;
+  }
+
+  /** @internal */
+  getPins(): ReadPins {
+    return this.pins;
+  }
+
+  /** @internal Range at most at `maxRev` (the txn's own revision for a txn). */
+  async rangeAt(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    options: RangeOptions,
+    maxRev: number,
+  ): Promise<RangeResult> {
+    const revision = options.revision ?? 0;
+    assertRevision(revision, 'revision');
+    const at = revision === 0 ? maxRev : revision;
+    if (at > maxRev) throw new MvccError(MvccErrorCode.FutureRev);
+    if (at < this.compacted)
+      throw new MvccError(MvccErrorCode.Compacted, undefined, this.compacted);
+    const limit = options.limit ?? 0;
+    assertRevision(limit, 'limit');
+    const headerRev = this.current;
+    // The index lookup is synchronous, so it sees one consistent state.
+    const hits: IndexHit[] = [];
+    const want = options.countOnly === true ? 0 : limit > 0 ? limit : Infinity;
+    let count = 0;
+    this.scan(toInterval(key, end), (ki) => {
+      const h = ki.get(at);
+      if (h === undefined) return;
+      count++;
+      if (hits.length < want) hits.push(h);
+    });
+    if (hits.length === 0) return { kvs: [], count, revision: headerRev };
+    const pin = this.pins.pin(at);
+    let values: (Uint8Array | undefined)[];
+    try {
+      values = await this.backend.getMany(
+        'key',
+        hits.map((h) => encodeRevision(h.main, h.sub)),
+      );
+    } finally {
+      this.pins.release(pin);
+    }
+    const kvs: KeyValue[] = [];
+    for (let i = 0; i < hits.length; i++) {
+      const v = values[i];
+      const h = hits[i] as IndexHit;
+      if (v === undefined) {
+        throw new MvccError(
+          MvccErrorCode.Corrupt,
+          `revision ${h.main}_${h.sub} missing in backend`,
+        );
+      }
+      const kv = decodeKeyValue(v);
+      kvs.push(options.keysOnly === true ? { ...kv, value: EMPTY } : kv);
+    }
+    return { kvs, count, revision: headerRev };
+  }
+
+  /** @internal Visit the key indexes in an interval, in key order. */
+  scan(iv: KeyInterval, visit: (ki: KeyIndex) => void): void {
+    if (iv.end === null) {
+      const ki = this.tree.get(iv.start);
+      if (ki !== undefined) visit(ki);
+      return;
+    }
+    if (iv.end !== undefined && iv.end <= iv.start) return;
+    for (const [k, ki] of this.tree.entries(iv.start)) {
+      if (iv.end !== undefined && k >= iv.end) break;
+      visit(ki);
+    }
+  }
+
+  /** @internal Apply a put to index, leases and backend; returns the event. */
+  applyPut(
+    key: Uint8Array,
+    value: Uint8Array,
+    lease: bigint,
+    main: number,
+    sub: number,
+  ): MvccEvent {
+    const k = bytesToBinary(key);
+    let ki = this.tree.get(k);
+    if (ki === undefined) {
+      ki = new KeyIndex(k);
+      this.tree.set(k, ki);
+    }
+    const info = ki.liveInfo();
+    const kv: KeyValue = {
+      key,
+      createRevision: info === undefined ? main : info.createRevision,
+      modRevision: main,
+      version: info === undefined ? 1 : info.version + 1,
+      value,
+      lease,
+    };
+    this.backend.put('key', encodeRevision(main, sub), encodeKeyValue(kv));
+    ki.put(main, sub, kv.createRevision);
+    this.setLease(ki, lease);
+    return { type: EventType.Put, kv };
+  }
+
+  /** @internal Apply a delete of every live key in the interval; returns the events. */
+  applyDelete(iv: KeyInterval, main: number, firstSub: number): MvccEvent[] {
+    const live: KeyIndex[] = [];
+    this.scan(iv, (ki) => {
+      if (ki.isLive()) live.push(ki);
+    });
+    const events: MvccEvent[] = [];
+    let sub = firstSub;
+    for (const ki of live) {
+      const key = binaryToBytes(ki.key);
+      this.backend.put('key', encodeRevision(main, sub, true), encodeKeyValue(tombstoneKv(key)));
+      this.setLease(ki, 0n);
+      ki.tombstone(main, sub);
+      sub++;
+      events.push({
+        type: EventType.Delete,
+        kv: { key, createRevision: 0, modRevision: main, version: 0, value: EMPTY, lease: 0n },
+      });
+    }
+    return events;
+  }
+
+  /** @internal Called by Txn.end. */
+  finishTxn(revision: number, events: MvccEvent[]): void {
+    this.txnOpen = false;
+    if (events.length === 0) return;
+    this.current = revision;
+    this.hub.notify(events, revision);
+  }
+
+  private setLease(ki: KeyIndex, lease: bigint): void {
+    if (ki.lease === lease) return;
+    if (ki.lease !== 0n) {
+      const set = this.leases.get(ki.lease);
+      set?.delete(ki.key);
+      if (set?.size === 0) this.leases.delete(ki.lease);
+    }
+    ki.lease = lease;
+    if (lease !== 0n) {
+      let set = this.leases.get(lease);
+      if (set === undefined) {
+        set = new Set();
+        this.leases.set(lease, set);
+      }
+      set.add(ki.key);
+    }
+  }
+
+  private async restore(): Promise<void> {
+    const limit = this.options.restoreBatchLimit ?? 10000;
+    let from = encodeRevision(0, 0);
+    for (;;) {
+      const entries = await this.backend.range('key', from, undefined, { limit });
+      for (const e of entries) {
+        const r = decodeRevision(e.key);
+        const kv = decodeKeyValue(e.value);
+        const k = bytesToBinary(kv.key);
+        if (r.main > this.current) this.current = r.main;
+        let ki = this.tree.get(k);
+        if (r.tombstone) {
+          // A tombstone whose puts were compacted away: nothing to end.
+          if (ki === undefined || !ki.isLive()) continue;
+          this.setLease(ki, 0n);
+          ki.tombstone(r.main, r.sub);
+          continue;
+        }
+        if (ki === undefined) {
+          ki = new KeyIndex(k);
+          this.tree.set(k, ki);
+        }
+        ki.put(r.main, r.sub, kv.createRevision, kv.version);
+        this.setLease(ki, kv.lease);
+      }
+      if (entries.length < limit) break;
+      from = nextKey((entries[entries.length - 1] as { key: Uint8Array }).key);
+    }
+
+    const scheduled = await this.backend.get('meta', META_SCHEDULED);
+    const finished = await this.backend.get('meta', META_FINISHED);
+    const sched = scheduled === undefined ? 0 : decodeUint64(scheduled);
+    const fin = finished === undefined ? 0 : decodeUint64(finished);
+    this.compacted = Math.max(sched, fin);
+    if (this.compacted > this.current) this.current = this.compacted;
+    if (sched > fin) {
+      this.compaction = this.physicalCompact(sched);
+      await this.compaction;
+    }
+  }
+
+  private async physicalCompact(revision: number): Promise<void> {
+    await this.backend.commit();
+    // 1. The index, in batches of keys; each key's compaction is atomic.
+    const keep = new RevisionSet();
+    const onKept = (main: number, sub: number): void => keep.add(main, sub);
+    let after: string | undefined;
+    let first = true;
+    for (;;) {
+      const empty: string[] = [];
+      let n = 0;
+      let last: string | undefined;
+      const it = first ? this.tree.entries() : this.tree.entries(after);
+      for (const [k, ki] of it) {
+        if (!first && k === after) continue;
+        if (n >= this.batch) break;
+        n++;
+        last = k;
+        if (ki.compact(revision, onKept)) empty.push(k);
+      }
+      for (const k of empty) this.tree.delete(k);
+      first = false;
+      if (last === undefined) break;
+      after = last;
+      await yieldToLoop();
+    }
+    // 2. Reads that began before the compaction may still need old values.
+    await this.pins.drainBelow(revision);
+    // 3. The backend, in batches: everything at or below the compaction point
+    // that the index no longer keeps. All revisions at exactly `revision` stay,
+    // so a watcher starting there still sees every event of that revision.
+    const end = encodeRevision(revision + 1, 0);
+    let from = encodeRevision(0, 0);
+    for (;;) {
+      const entries = await this.backend.range('key', from, end, { limit: this.batch });
+      for (const e of entries) {
+        const r = decodeRevision(e.key);
+        if (r.main === revision || keep.has(r.main, r.sub)) continue;
+        this.backend.delete('key', e.key);
+      }
+      if (entries.length < this.batch) break;
+      from = nextKey((entries[entries.length - 1] as { key: Uint8Array }).key);
+      await yieldToLoop();
+    }
+    this.backend.put('meta', META_FINISHED, encodeUint64(revision));
+    await this.backend.commit();
+  }
+}
+
+/** The smallest byte string greater than `k`. */
+function nextKey(k: Uint8Array): Uint8Array {
+  const out = new Uint8Array(k.length + 1);
+  out.set(k);
+  return out;
+}
+
+function tombstoneKv(key: Uint8Array): KeyValue {
+  return { key, createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n };
+}
+
+class Txn implements WriteTxn {
+  private sub = 0;
+  private readonly events: MvccEvent[] = [];
+  private ended = false;
+
+  constructor(
+    private readonly store: MvccStore,
+    readonly revision: number,
+  ) {}
+
+  range(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    options: RangeOptions = {},
+  ): Promise<RangeResult> {
+    this.check();
+    const maxRev = this.events.length > 0 ? this.revision : this.revision - 1;
+    return this.store.rangeAt(key, end, options, maxRev);
+  }
+
+  put(key: Uint8Array, value: Uint8Array, lease: bigint): void {
+    this.check();
+    this.events.push(this.store.applyPut(key, value, lease, this.revision, this.sub++));
+  }
+
+  deleteRange(key: Uint8Array, end: Uint8Array | undefined): number {
+    this.check();
+    const evs = this.store.applyDelete(toInterval(key, end), this.revision, this.sub);
+    this.sub += evs.length;
+    for (const e of evs) this.events.push(e);
+    return evs.length;
+  }
+
+  end(): MvccEvent[] {
+    this.check();
+    this.ended = true;
+    this.store.finishTxn(this.revision, this.events);
+    return this.events;
+  }
+
+  private check(): void {
+    if (this.ended) throw new MvccError(MvccErrorCode.Closed, 'transaction ended');
+    this.store.checkOpen();
+  }
+}
