@@ -110,5 +110,25 @@ export {
   gatewayRoutesAddedAfter34,
 } from './gateway-routes';
 
+export {
+  /**
+   * Hand-written RangeResponse encoder: the same bytes as
+   * `etcdserverpb.RangeResponse.encode(msg).finish()`, 1.3-1.6x faster (see README).
+   */
+  encodeRangeResponse,
+  /**
+   * Hand-written RangeResponse decoder: the same object as
+   * `etcdserverpb.RangeResponse.decode(bytes)`; `{ copy: false }` returns key and
+   * value Buffers that are views into `bytes`.
+   */
+  decodeRangeResponse,
+  /** Options of {@link decodeRangeResponse}. */
+  type DecodeRangeResponseOptions,
+  /** `KVService` whose Range response (de)serializers use the hand-written codec. */
+  FastKVService,
+  /** Client constructor for `FastKVService`, typed like `KVClient`. */
+  FastKVClient,
+} from './range-response-codec';
+
 /** The etcd API version these definitions match. */
 export const ETCD_API_VERSION = '3.6';

@@ -4,7 +4,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Server, ServerCredentials, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
-import { etcdserverpb, KVClient, KVService, WatchClient, WatchService } from '../src/index';
+import {
+  etcdserverpb,
+  FastKVClient,
+  FastKVService,
+  KVClient,
+  KVService,
+  WatchClient,
+  WatchService,
+} from '../src/index';
 import type { KVServer, WatchServer } from '../src/index';
 
 const notImplemented = (_call: unknown, cb: (err: Partial<ServiceError>) => void) =>
@@ -55,23 +63,42 @@ const watch: WatchServer = {
 
 describe('grpc-js smoke test', () => {
   const server = new Server();
+  const fastServer = new Server();
   let address = '';
+  let fastAddress = '';
+
+  const listen = (s: Server) =>
+    new Promise<string>((resolve, reject) =>
+      s.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(`127.0.0.1:${port}`),
+      ),
+    );
 
   beforeAll(async () => {
     server.addService(KVService, kv);
     server.addService(WatchService, watch);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
-    address = `127.0.0.1:${port}`;
+    fastServer.addService(FastKVService, kv);
+    address = await listen(server);
+    fastAddress = await listen(fastServer);
   });
 
-  afterAll(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+  afterAll(() =>
+    Promise.all(
+      [server, fastServer].map(
+        (s) => new Promise<void>((resolve) => s.tryShutdown(() => resolve())),
+      ),
+    ),
+  );
 
-  it('calls KV.Range through the generated definitions', async () => {
-    const client = new KVClient(address, credentials.createInsecure());
+  it.each([
+    ['KVService', 'KVClient'],
+    ['KVService', 'FastKVClient'],
+    ['FastKVService', 'KVClient'],
+    ['FastKVService', 'FastKVClient'],
+  ] as const)('calls KV.Range: server %s, client %s', async (serverKind, clientKind) => {
+    const Ctor = clientKind === 'KVClient' ? KVClient : FastKVClient;
+    const target = serverKind === 'KVService' ? address : fastAddress;
+    const client = new Ctor(target, credentials.createInsecure());
     try {
       const res = await new Promise<etcdserverpb.RangeResponse>((resolve, reject) =>
         client.range(
