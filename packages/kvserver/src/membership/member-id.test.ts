@@ -21,7 +21,9 @@ describe('etcd-compatible IDs', () => {
     const a = computeMemberId(['http://b:2380', 'http://a:2380'], 't');
     const b = computeMemberId(['http://a:2380', 'http://b:2380'], 't');
     expect(a).toBe(b);
-    expect(computeMemberId(['http://a:2380'], 't', 1)).not.toBe(computeMemberId(['http://a:2380'], 't'));
+    expect(computeMemberId(['http://a:2380'], 't', 1)).not.toBe(
+      computeMemberId(['http://a:2380'], 't'),
+    );
   });
 
   it('parses --initial-cluster', () => {

@@ -1,0 +1,348 @@
+/**
+ * The KV part of the apply step: Range, Put, DeleteRange, Txn and Compact with
+ * etcd's semantics, run against MVCC. Sorting and the min/max revision filters
+ * live here (MVCC returns keys in key order), as in etcd's apply layer.
+ */
+import type { mvccpb } from '@kv/api';
+import { etcdserverpb } from '@kv/api';
+import { MvccError } from '@kv/mvcc';
+import type { KeyValue, MvccStore, RangeResult, WriteTxn } from '@kv/mvcc';
+import { Errors } from '../errors';
+
+type RangeRequest = etcdserverpb.RangeRequest;
+type RangeResponse = etcdserverpb.RangeResponse;
+type PutRequest = etcdserverpb.PutRequest;
+type PutResponse = etcdserverpb.PutResponse;
+type DeleteRangeRequest = etcdserverpb.DeleteRangeRequest;
+type DeleteRangeResponse = etcdserverpb.DeleteRangeResponse;
+type TxnRequest = etcdserverpb.TxnRequest;
+type TxnResponse = etcdserverpb.TxnResponse;
+type Compare = etcdserverpb.Compare;
+type ResponseOp = etcdserverpb.ResponseOp;
+type ResponseHeader = etcdserverpb.ResponseHeader;
+
+const { SortOrder, SortTarget } = {
+  SortOrder: etcdserverpb.RangeRequest_SortOrder,
+  SortTarget: etcdserverpb.RangeRequest_SortTarget,
+};
+
+/** What the KV applier needs from the lessor. */
+export interface LeaseAttachments {
+  exists(lease: bigint): boolean;
+  attach(lease: bigint, key: Uint8Array): void;
+  detach(lease: bigint, key: Uint8Array): void;
+}
+
+/** Anything that can answer an MVCC range: the store itself or an open write txn. */
+interface RangeSource {
+  range(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    options?: { revision?: number; limit?: number; countOnly?: boolean; keysOnly?: boolean },
+  ): Promise<RangeResult>;
+}
+
+/** Converts a wire int64 to a JS number, refusing values that would lose precision. */
+export function toSafeNumber(value: bigint): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw Errors.futureRev();
+  return n;
+}
+
+export function emptyHeader(): ResponseHeader {
+  return { clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n };
+}
+
+export function toPbKeyValue(kv: KeyValue): mvccpb.KeyValue {
+  return {
+    key: asBuffer(kv.key),
+    createRevision: BigInt(kv.createRevision),
+    modRevision: BigInt(kv.modRevision),
+    version: BigInt(kv.version),
+    value: asBuffer(kv.value),
+    lease: kv.lease,
+  };
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Wire range_end → MVCC end: empty means a single key. */
+function rangeEndOf(rangeEnd: Uint8Array): Uint8Array | undefined {
+  return rangeEnd.length === 0 ? undefined : rangeEnd;
+}
+
+/** Maps MVCC errors to etcd's client-visible errors. */
+export function mapMvccError(err: unknown): unknown {
+  if (err instanceof MvccError) {
+    if (err.code === 'MVCC_COMPACTED') return Errors.compacted();
+    if (err.code === 'MVCC_FUTURE_REV') return Errors.futureRev();
+  }
+  return err;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(asBuffer(a), asBuffer(b));
+}
+
+function sortKeyValues(kvs: KeyValue[], order: number, target: number): void {
+  const pick = (kv: KeyValue): number | Uint8Array => {
+    switch (target) {
+      case SortTarget.VERSION:
+        return kv.version;
+      case SortTarget.CREATE:
+        return kv.createRevision;
+      case SortTarget.MOD:
+        return kv.modRevision;
+      case SortTarget.VALUE:
+        return kv.value;
+      default:
+        return kv.key;
+    }
+  };
+  const cmp = (a: KeyValue, b: KeyValue): number => {
+    const x = pick(a);
+    const y = pick(b);
+    const c =
+      typeof x === 'number' && typeof y === 'number'
+        ? x - y
+        : compareBytes(x as Uint8Array, y as Uint8Array);
+    // Ties keep key order, as etcd's stable sort over key-ordered input does.
+    return c !== 0 ? c : compareBytes(a.key, b.key);
+  };
+  kvs.sort(order === SortOrder.DESCEND ? (a, b) => -cmp(a, b) : cmp);
+}
+
+/** Executes a RangeRequest against a store or a write txn; header left for the caller. */
+export async function executeRange(source: RangeSource, r: RangeRequest): Promise<RangeResponse> {
+  let sortOrder: number = r.sortOrder;
+  if (r.sortTarget !== SortTarget.KEY && sortOrder === SortOrder.NONE) {
+    // MVCC already returns key order; any other target needs an explicit sort.
+    sortOrder = SortOrder.ASCEND;
+  }
+  const filtered =
+    r.minModRevision !== 0n ||
+    r.maxModRevision !== 0n ||
+    r.minCreateRevision !== 0n ||
+    r.maxCreateRevision !== 0n;
+  const needsAll =
+    filtered ||
+    (sortOrder !== SortOrder.NONE &&
+      !(sortOrder === SortOrder.ASCEND && r.sortTarget === SortTarget.KEY));
+  const requested = toSafeNumber(r.limit);
+  // One more than asked tells whether there are more keys.
+  const limit = needsAll || requested <= 0 ? 0 : requested + 1;
+  let result: RangeResult;
+  try {
+    result = await source.range(r.key, rangeEndOf(r.rangeEnd), {
+      revision: toSafeNumber(r.revision),
+      limit,
+      countOnly: r.countOnly,
+      keysOnly: r.keysOnly,
+    });
+  } catch (err) {
+    throw mapMvccError(err);
+  }
+  let kvs = result.kvs;
+  if (filtered) {
+    const minMod = Number(r.minModRevision);
+    const maxMod = Number(r.maxModRevision);
+    const minCreate = Number(r.minCreateRevision);
+    const maxCreate = Number(r.maxCreateRevision);
+    kvs = kvs.filter(
+      (kv) =>
+        (minMod === 0 || kv.modRevision >= minMod) &&
+        (maxMod === 0 || kv.modRevision <= maxMod) &&
+        (minCreate === 0 || kv.createRevision >= minCreate) &&
+        (maxCreate === 0 || kv.createRevision <= maxCreate),
+    );
+  }
+  if (sortOrder !== SortOrder.NONE) sortKeyValues(kvs, sortOrder, r.sortTarget);
+  let more = false;
+  if (requested > 0 && kvs.length > requested) {
+    kvs = kvs.slice(0, requested);
+    more = true;
+  }
+  return {
+    header: { ...emptyHeader(), revision: BigInt(result.revision) },
+    kvs: r.countOnly ? [] : kvs.map(toPbKeyValue),
+    more,
+    count: BigInt(result.count),
+  };
+}
+
+/** Context of one apply: the open MVCC write txn and the lessor. */
+export interface ApplyContext {
+  readonly txn: WriteTxn;
+  readonly leases: LeaseAttachments | undefined;
+}
+
+export async function applyPut(ctx: ApplyContext, p: PutRequest): Promise<PutResponse> {
+  const resp: PutResponse = { header: emptyHeader(), prevKv: undefined };
+  let value: Uint8Array = p.value;
+  let lease = p.lease;
+  let prev: KeyValue | undefined;
+  if (p.prevKv || p.ignoreValue || p.ignoreLease || ctx.leases !== undefined) {
+    const r = await ctx.txn.range(p.key, undefined, {});
+    prev = r.kvs[0];
+  }
+  if (p.ignoreValue || p.ignoreLease) {
+    if (prev === undefined) throw Errors.keyNotFound();
+    if (p.ignoreValue) value = prev.value;
+    if (p.ignoreLease) lease = prev.lease;
+  }
+  if (lease !== 0n && ctx.leases !== undefined && !ctx.leases.exists(lease)) {
+    throw Errors.leaseNotFound();
+  }
+  if (p.prevKv && prev !== undefined) resp.prevKv = toPbKeyValue(prev);
+  ctx.txn.put(p.key, value, lease);
+  if (ctx.leases !== undefined) {
+    if (prev !== undefined && prev.lease !== 0n && prev.lease !== lease) {
+      ctx.leases.detach(prev.lease, p.key);
+    }
+    if (lease !== 0n) ctx.leases.attach(lease, p.key);
+  }
+  return resp;
+}
+
+export async function applyDeleteRange(
+  ctx: ApplyContext,
+  d: DeleteRangeRequest,
+): Promise<DeleteRangeResponse> {
+  const end = rangeEndOf(d.rangeEnd);
+  const resp: DeleteRangeResponse = { header: emptyHeader(), deleted: 0n, prevKvs: [] };
+  let prevs: KeyValue[] | undefined;
+  if (d.prevKv || ctx.leases !== undefined) {
+    prevs = (await ctx.txn.range(d.key, end, {})).kvs;
+    if (d.prevKv) resp.prevKvs = prevs.map(toPbKeyValue);
+  }
+  resp.deleted = BigInt(ctx.txn.deleteRange(d.key, end));
+  if (ctx.leases !== undefined && prevs !== undefined) {
+    for (const kv of prevs) if (kv.lease !== 0n) ctx.leases.detach(kv.lease, kv.key);
+  }
+  return resp;
+}
+
+async function evaluateCompare(txn: WriteTxn, c: Compare): Promise<boolean> {
+  const { kvs } = await txn.range(c.key, rangeEndOf(c.rangeEnd), {});
+  const Target = etcdserverpb.Compare_CompareTarget;
+  if (kvs.length === 0) {
+    // A missing key has zero version, revisions and lease, and no value.
+    if (c.target === Target.VALUE) return false;
+    return compareOne(c, undefined);
+  }
+  return kvs.every((kv) => compareOne(c, kv));
+}
+
+function compareOne(c: Compare, kv: KeyValue | undefined): boolean {
+  const Target = etcdserverpb.Compare_CompareTarget;
+  const Result = etcdserverpb.Compare_CompareResult;
+  let diff: number;
+  const u = c.targetUnion;
+  switch (c.target) {
+    case Target.VALUE: {
+      const want = u?.$case === 'value' ? u.value : Buffer.alloc(0);
+      diff = compareBytes(kv?.value ?? new Uint8Array(0), want);
+      break;
+    }
+    case Target.VERSION:
+      diff = bigCompare(BigInt(kv?.version ?? 0), u?.$case === 'version' ? u.value : 0n);
+      break;
+    case Target.CREATE:
+      diff = bigCompare(
+        BigInt(kv?.createRevision ?? 0),
+        u?.$case === 'createRevision' ? u.value : 0n,
+      );
+      break;
+    case Target.MOD:
+      diff = bigCompare(BigInt(kv?.modRevision ?? 0), u?.$case === 'modRevision' ? u.value : 0n);
+      break;
+    case Target.LEASE:
+      diff = bigCompare(kv?.lease ?? 0n, u?.$case === 'lease' ? u.value : 0n);
+      break;
+    default:
+      return false;
+  }
+  switch (c.result) {
+    case Result.EQUAL:
+      return diff === 0;
+    case Result.GREATER:
+      return diff > 0;
+    case Result.LESS:
+      return diff < 0;
+    case Result.NOT_EQUAL:
+      return diff !== 0;
+    default:
+      return false;
+  }
+}
+
+function bigCompare(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export async function applyTxn(ctx: ApplyContext, t: TxnRequest): Promise<TxnResponse> {
+  let succeeded = true;
+  for (const c of t.compare) {
+    if (!(await evaluateCompare(ctx.txn, c))) {
+      succeeded = false;
+      break;
+    }
+  }
+  const ops = succeeded ? t.success : t.failure;
+  const responses: ResponseOp[] = [];
+  for (const op of ops) {
+    const r = op.request;
+    if (r === undefined) continue;
+    switch (r.$case) {
+      case 'requestRange': {
+        const resp = await executeRange(ctx.txn, r.value);
+        responses.push({ response: { $case: 'responseRange', value: resp } });
+        break;
+      }
+      case 'requestPut': {
+        const resp = await applyPut(ctx, r.value);
+        responses.push({ response: { $case: 'responsePut', value: resp } });
+        break;
+      }
+      case 'requestDeleteRange': {
+        const resp = await applyDeleteRange(ctx, r.value);
+        responses.push({ response: { $case: 'responseDeleteRange', value: resp } });
+        break;
+      }
+      case 'requestTxn': {
+        const resp = await applyTxn(ctx, r.value);
+        responses.push({ response: { $case: 'responseTxn', value: resp } });
+        break;
+      }
+    }
+  }
+  return { header: emptyHeader(), succeeded, responses };
+}
+
+/** Sets the revision in every nested response header, as etcd reports them. */
+export function stampTxnRevisions(resp: TxnResponse, revision: bigint): void {
+  for (const op of resp.responses) {
+    const r = op.response;
+    if (r === undefined) continue;
+    if (r.$case === 'responseTxn') stampTxnRevisions(r.value, revision);
+    if (r.value.header !== undefined && r.$case !== 'responseRange') {
+      r.value.header.revision = revision;
+    }
+  }
+}
+
+/** The result of a compaction: whether to wait for the physical work. */
+export function startCompaction(
+  mvcc: MvccStore,
+  revision: bigint,
+): { readonly physical: Promise<void> } {
+  try {
+    return { physical: mvcc.compact(toSafeNumber(revision)) };
+  } catch (err) {
+    throw mapMvccError(err);
+  }
+}
+
+export type { RangeSource };

@@ -1,0 +1,1018 @@
+/**
+ * EtcdServer: one member of the replicated store. It composes the Raft node
+ * loop, the apply step (MVCC, lessor, membership), the linearizable read gate
+ * and the peer transport. Everything it touches is handed in (backend, member
+ * storage, transport factory, clock, randomness), so a whole cluster can run
+ * in one process in tests.
+ *
+ * Write path: validate → propose an internal request with an ID → Raft
+ * replicates and commits → apply in log order: MVCC write txn + consistent
+ * index in the same backend batch → the waiter with that ID gets the response.
+ * Read path: linearizable reads pass the ReadIndex gate, serializable reads
+ * do not; both then read MVCC locally.
+ */
+import { etcdserverpb } from '@kv/api';
+import {
+  MemoryStorage,
+  RawNode,
+  RaftError,
+  EntryType,
+  ConfChangeType,
+  StateRole,
+  decodeConfChange,
+  encodeConfChange,
+} from '@kv/raft';
+import type { ConfState, Entry, Message, Snapshot, SoftState, ReadState } from '@kv/raft';
+import { MvccStore } from '@kv/mvcc';
+import type { Backend, WriteTxn } from '@kv/mvcc';
+import type { Clock } from './clock';
+import { EtcdError, Errors } from './errors';
+import {
+  RequestIdGenerator,
+  RequestKind,
+  decodeInternalRequest,
+  encodeInternalRequest,
+} from './internal-request';
+import type { InternalRequest } from './internal-request';
+import {
+  applyDeleteRange,
+  applyPut,
+  applyTxn,
+  emptyHeader,
+  executeRange,
+  mapMvccError,
+  toSafeNumber,
+} from './apply/kv';
+import type { ApplyContext } from './apply/kv';
+import { AlarmStore } from './alarms';
+import { Lessor } from './lease/lessor';
+import { Cluster } from './membership/cluster';
+import type { Member } from './membership/cluster';
+import type { BootState, MemberStorage } from './member-storage';
+import { RaftNode } from './raft-node';
+import { ReadIndexGate } from './read-index';
+import type { Transport, TransportHandler } from './transport/peer-transport';
+import { WaitRegistry } from './wait';
+import { checkDeleteRange, checkPut, checkRange, checkTxn } from './validate';
+
+const META_CONSISTENT_INDEX = Buffer.from('consistent_index');
+const META_TERM = Buffer.from('term');
+
+export interface EtcdServerOptions {
+  readonly name: string;
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  /** The bootstrap membership of a new cluster (ignored when storage holds state). */
+  readonly initialMembers: readonly Member[];
+  /** --initial-cluster-state: 'new' bootstraps, 'existing' joins a running cluster. */
+  readonly initialClusterState: 'new' | 'existing';
+  readonly clientURLs: readonly string[];
+  readonly backend: Backend;
+  readonly memberStorage: MemberStorage;
+  readonly boot: BootState;
+  readonly createTransport: (
+    handler: TransportHandler,
+    snapshotSource: (m: Message) => Promise<AsyncIterable<Uint8Array>>,
+  ) => Transport;
+  readonly clock: Clock;
+  /** Seeded randomness for election timeouts. */
+  readonly random: () => number;
+  /** Heartbeat interval in ms (one Raft tick); etcd's default 100. */
+  readonly heartbeatMs?: number;
+  /** Election timeout in ms; etcd's default 1000. */
+  readonly electionMs?: number;
+  /** Applied entries between snapshots; etcd 3.4's default 100,000. */
+  readonly snapshotCount?: number;
+  /** Entries kept in the Raft log behind a snapshot for slow followers. */
+  readonly snapshotCatchUpEntries?: number;
+  readonly maxRequestBytes?: number;
+  readonly maxTxnOps?: number;
+  /** Backend size above which writes are refused (NOSPACE); etcd's default 2 GiB. */
+  readonly quotaBackendBytes?: number;
+  readonly preVote?: boolean;
+  readonly failpoint?: (name: string) => Promise<void> | void;
+  readonly onFatal?: (err: unknown) => void;
+}
+
+/** Result of an applied request, handed to the proposer's waiter. */
+type ApplyResult = { readonly response: unknown; readonly physical?: Promise<void> };
+
+/** Metrics counters the operations endpoints expose. */
+export interface ServerCounters {
+  proposalsCommitted: number;
+  proposalsApplied: number;
+  proposalsPending: number;
+  proposalsFailed: number;
+  leaderChanges: number;
+}
+
+export class EtcdServer {
+  readonly name: string;
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly lessor: Lessor;
+  readonly alarms = new AlarmStore();
+  readonly counters: ServerCounters = {
+    proposalsCommitted: 0,
+    proposalsApplied: 0,
+    proposalsPending: 0,
+    proposalsFailed: 0,
+    leaderChanges: 0,
+  };
+  mvcc!: MvccStore;
+  cluster!: Cluster;
+  #o: EtcdServerOptions;
+  #raft!: RaftNode;
+  #raftStorage!: MemoryStorage;
+  #transport!: Transport;
+  #reads!: ReadIndexGate;
+  #waits = new WaitRegistry<ApplyResult>();
+  #ids: RequestIdGenerator;
+  #consistentIndex = 0;
+  #appliedIndex = 0;
+  #snapshotIndex = 0;
+  #confState: ConfState = {
+    voters: [],
+    learners: [],
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  };
+  #snapshotting = false;
+  #pendingSnapshots = new Map<number, Uint8Array[]>();
+  #leaderWaiters: (() => void)[] = [];
+  #stopped = false;
+  #leaseTimer: { cancel(): void } | undefined;
+  #publishTimer: { cancel(): void } | undefined;
+  #published = false;
+  #publishedWaiters: (() => void)[] = [];
+  #lastLeader = 0n;
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+  readonly maxRequestBytes: number;
+  readonly maxTxnOps: number;
+  readonly requestTimeoutMs: number;
+  readonly snapshotCount: number;
+  readonly quotaBackendBytes: number;
+  #dbSize = 0;
+
+  private constructor(options: EtcdServerOptions) {
+    this.#o = options;
+    this.name = options.name;
+    this.memberId = options.memberId;
+    this.clusterId = options.clusterId;
+    this.heartbeatMs = options.heartbeatMs ?? 100;
+    this.electionMs = options.electionMs ?? 1000;
+    this.maxRequestBytes = options.maxRequestBytes ?? 1.5 * 1024 * 1024;
+    this.maxTxnOps = options.maxTxnOps ?? 128;
+    this.requestTimeoutMs = 5000 + 2 * this.electionMs;
+    this.snapshotCount = options.snapshotCount ?? 100_000;
+    this.quotaBackendBytes = options.quotaBackendBytes ?? 2 * 1024 * 1024 * 1024;
+    this.#ids = new RequestIdGenerator(options.memberId, Date.now());
+    this.lessor = new Lessor(options.clock, Math.ceil((1.5 * this.electionMs) / 1000));
+  }
+
+  /** Opens the member's state and starts the Raft loop. */
+  static async start(options: EtcdServerOptions): Promise<EtcdServer> {
+    const s = new EtcdServer(options);
+    await s.#init();
+    return s;
+  }
+
+  async #init(): Promise<void> {
+    const o = this.#o;
+    this.mvcc = await MvccStore.open(o.backend);
+    this.#consistentIndex = await this.#readConsistentIndex();
+    this.cluster = await Cluster.load(o.backend, this.clusterId);
+    await this.lessor.restore(o.backend, (id) => this.mvcc.keysWithLease(id));
+    await this.alarms.load(o.backend);
+    this.#dbSize = (await o.backend.size()).total;
+
+    const storage = new MemoryStorage();
+    const boot = o.boot;
+    if (boot.snapshot !== undefined) {
+      storage.applySnapshot(boot.snapshot);
+      this.#snapshotIndex = boot.snapshot.metadata.index;
+      this.#confState = boot.snapshot.metadata.confState;
+    }
+    if (boot.hardState !== undefined) storage.setHardState(boot.hardState);
+    if (boot.entries.length > 0) storage.append([...boot.entries]);
+    this.#raftStorage = storage;
+    this.#appliedIndex = Math.max(this.#snapshotIndex, 0);
+
+    const fresh =
+      boot.hardState === undefined && boot.entries.length === 0 && boot.snapshot === undefined;
+    const rawNode = new RawNode({
+      id: this.memberId,
+      electionTick: Math.max(2, Math.round(this.electionMs / this.heartbeatMs)),
+      heartbeatTick: 1,
+      storage,
+      random: o.random,
+      checkQuorum: true,
+      preVote: o.preVote ?? true,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 512,
+      maxUncommittedEntriesSize: 1 << 30,
+    });
+    if (fresh && o.initialClusterState === 'new') {
+      rawNode.bootstrap(
+        o.initialMembers.map((m) => ({ id: m.id, context: encodeMemberContext(m) })),
+      );
+    }
+
+    this.#transport = o.createTransport(this.#transportHandler(), (m) => this.#snapshotSource(m));
+    for (const m of this.cluster.members()) this.#transport.addPeer(m.id, m.peerURLs);
+    if (fresh) for (const m of o.initialMembers) this.#transport.addPeer(m.id, m.peerURLs);
+
+    this.#reads = new ReadIndexGate({
+      clock: o.clock,
+      requestReadIndex: (ctx) => this.#raft.withRawNode((n) => n.readIndex(ctx)),
+      appliedIndex: () => this.#appliedIndex,
+      retryMs: Math.max(100, 2 * this.electionMs),
+      timeoutMs: this.requestTimeoutMs,
+    });
+
+    this.#raft = new RaftNode({
+      rawNode,
+      raftStorage: storage,
+      memberStorage: o.memberStorage,
+      clock: o.clock,
+      tickMs: this.heartbeatMs,
+      ...(o.failpoint !== undefined ? { failpoint: o.failpoint } : {}),
+      hooks: {
+        send: (messages) => this.#transport.send(messages),
+        applySnapshot: (snap) => this.#applySnapshot(snap),
+        applyEntries: (entries) => this.#applyEntries(entries),
+        onSoftState: (st) => this.#onSoftState(st),
+        onReadStates: (states) => this.#onReadStates(states),
+        onFatal: (err) => this.#fatal(err),
+      },
+    });
+    this.#raft.start();
+    this.#leaseTimer = o.clock.setInterval(() => this.#revokeExpiredLeases(), 500);
+    this.#schedulePublish(0);
+  }
+
+  // ---------------------------------------------------------------- status
+
+  get leader(): bigint {
+    return this.#raft.leader;
+  }
+
+  get isLeader(): boolean {
+    return this.#raft.isLeader;
+  }
+
+  get term(): number {
+    return this.#raft.term;
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  get raftNode(): RaftNode {
+    return this.#raft;
+  }
+
+  get isLearner(): boolean {
+    return this.cluster.member(this.memberId)?.isLearner ?? false;
+  }
+
+  /** Raft status of this member (commit index, per-follower progress on the leader). */
+  raftStatus(): ReturnType<RawNode['status']> {
+    return this.#raft.rawNode.status();
+  }
+
+  /** The response header every reply carries. */
+  header(revision?: number): etcdserverpb.ResponseHeader {
+    return {
+      clusterId: this.clusterId,
+      memberId: this.memberId,
+      revision: BigInt(revision ?? this.mvcc.currentRevision()),
+      raftTerm: BigInt(this.term),
+    };
+  }
+
+  /** Resolves when a leader is known (or rejects after the request timeout). */
+  waitForLeader(timeoutMs = this.requestTimeoutMs): Promise<void> {
+    if (this.leader !== 0n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = this.#o.clock.setTimeout(() => reject(Errors.noLeader()), timeoutMs);
+      this.#leaderWaiters.push(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
+  }
+
+  /** Resolves when `target` is leader (for MoveLeader), or rejects after the request timeout. */
+  async waitForLeaderChange(target: bigint): Promise<void> {
+    const deadline = this.#o.clock.now() + this.requestTimeoutMs;
+    while (this.leader !== target) {
+      if (this.#o.clock.now() > deadline || this.#stopped) throw Errors.timeoutDueToLeaderFail();
+      await new Promise<void>((resolve) => {
+        const t = this.#o.clock.setTimeout(resolve, this.heartbeatMs);
+        void t;
+      });
+    }
+  }
+
+  /** Resolves when this member has published its attributes to the cluster. */
+  waitPublished(): Promise<void> {
+    if (this.#published) return Promise.resolve();
+    return new Promise((resolve) => this.#publishedWaiters.push(resolve));
+  }
+
+  // ---------------------------------------------------------------- KV API
+
+  async range(r: etcdserverpb.RangeRequest): Promise<etcdserverpb.RangeResponse> {
+    checkRange(r);
+    if (!r.serializable) await this.linearizableReadBarrier();
+    const resp = await executeRange(this.mvcc, r);
+    resp.header = this.header(Number(resp.header?.revision ?? 0n));
+    return resp;
+  }
+
+  /** Waits until a linearizable read may be served locally. */
+  async linearizableReadBarrier(): Promise<void> {
+    if (this.#stopped) throw Errors.stopped();
+    await this.#reads.wait();
+  }
+
+  async put(p: etcdserverpb.PutRequest): Promise<etcdserverpb.PutResponse> {
+    checkPut(p);
+    await this.#checkQuota(p.key.length + p.value.length);
+    const { response } = await this.#propose(
+      RequestKind.Put,
+      etcdserverpb.PutRequest.encode(p).finish(),
+    );
+    return response as etcdserverpb.PutResponse;
+  }
+
+  async deleteRange(d: etcdserverpb.DeleteRangeRequest): Promise<etcdserverpb.DeleteRangeResponse> {
+    checkDeleteRange(d);
+    const { response } = await this.#propose(
+      RequestKind.DeleteRange,
+      etcdserverpb.DeleteRangeRequest.encode(d).finish(),
+    );
+    return response as etcdserverpb.DeleteRangeResponse;
+  }
+
+  async txn(t: etcdserverpb.TxnRequest): Promise<etcdserverpb.TxnResponse> {
+    checkTxn(t, { maxTxnOps: this.maxTxnOps });
+    if (isReadOnlyTxn(t)) {
+      // Read-only txns need no log entry: a read barrier gives linearizability,
+      // and pinning one revision makes every compare and range see one state.
+      if (!isSerializableTxn(t)) await this.linearizableReadBarrier();
+      const revision = this.mvcc.currentRevision();
+      const resp = await applyTxn({ txn: readOnlyTxn(this.mvcc, revision), leases: undefined }, t);
+      resp.header = this.header(revision);
+      return resp;
+    }
+    await this.#checkQuota(etcdserverpb.TxnRequest.encode(t).finish().length);
+    const { response } = await this.#propose(
+      RequestKind.Txn,
+      etcdserverpb.TxnRequest.encode(t).finish(),
+    );
+    return response as etcdserverpb.TxnResponse;
+  }
+
+  async compact(c: etcdserverpb.CompactionRequest): Promise<etcdserverpb.CompactionResponse> {
+    const { response, physical } = await this.#propose(
+      RequestKind.Compaction,
+      etcdserverpb.CompactionRequest.encode(c).finish(),
+    );
+    if (c.physical && physical !== undefined) await physical;
+    return response as etcdserverpb.CompactionResponse;
+  }
+
+  // ---------------------------------------------------------------- Lease API
+
+  async leaseGrant(r: etcdserverpb.LeaseGrantRequest): Promise<etcdserverpb.LeaseGrantResponse> {
+    let id = r.ID;
+    if (id === 0n) {
+      // Random positive int64, like etcd's ID generator output.
+      id =
+        (this.#ids.next() ^ (BigInt(Math.floor(this.#o.random() * 2 ** 31)) << 16n)) &
+        0x7fff_ffff_ffff_ffffn;
+      if (id === 0n) id = 1n;
+    }
+    if (r.TTL > BigInt(9_000_000_000)) throw Errors.leaseTTLTooLarge();
+    await this.#checkQuota(64);
+    const req: etcdserverpb.LeaseGrantRequest = { TTL: r.TTL, ID: id };
+    const { response } = await this.#propose(
+      RequestKind.LeaseGrant,
+      etcdserverpb.LeaseGrantRequest.encode(req).finish(),
+    );
+    return response as etcdserverpb.LeaseGrantResponse;
+  }
+
+  async leaseRevoke(r: etcdserverpb.LeaseRevokeRequest): Promise<etcdserverpb.LeaseRevokeResponse> {
+    const { response } = await this.#propose(
+      RequestKind.LeaseRevoke,
+      etcdserverpb.LeaseRevokeRequest.encode(r).finish(),
+    );
+    return response as etcdserverpb.LeaseRevokeResponse;
+  }
+
+  /** Renews a lease; only the leader keeps lease clocks. */
+  async leaseRenew(id: bigint): Promise<number> {
+    if (!this.isLeader) {
+      await this.waitForLeader();
+      if (!this.isLeader) throw Errors.notLeader();
+    }
+    await this.linearizableReadBarrier();
+    return this.lessor.renew(id);
+  }
+
+  // ---------------------------------------------------------------- alarms, quota
+
+  /** Refuses writes while NOSPACE is raised, and raises it when the backend is full. */
+  async #checkQuota(cost: number): Promise<void> {
+    const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
+    if (this.alarms.has(NOSPACE)) throw Errors.noSpace();
+    if (this.#dbSize + cost <= this.quotaBackendBytes) return;
+    this.#dbSize = (await this.#o.backend.size()).total;
+    if (this.#dbSize + cost <= this.quotaBackendBytes) return;
+    await this.alarm({
+      action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
+      memberID: this.memberId,
+      alarm: NOSPACE,
+    }).catch(() => undefined);
+    throw Errors.noSpace();
+  }
+
+  /** Refreshes the cached backend size (the quota check reads it). */
+  async refreshDbSize(): Promise<{ total: number; inUse: number }> {
+    const size = await this.#o.backend.size();
+    this.#dbSize = size.total;
+    return size;
+  }
+
+  get backend(): Backend {
+    return this.#o.backend;
+  }
+
+  async alarm(r: etcdserverpb.AlarmRequest): Promise<etcdserverpb.AlarmResponse> {
+    if (r.action === etcdserverpb.AlarmRequest_AlarmAction.GET) {
+      await this.linearizableReadBarrier();
+      return {
+        header: this.header(),
+        alarms: this.alarms
+          .list(r.alarm)
+          .map((a) => ({ memberID: a.memberId, alarm: a.type as etcdserverpb.AlarmType })),
+      };
+    }
+    const { response } = await this.#propose(
+      RequestKind.Alarm,
+      etcdserverpb.AlarmRequest.encode(r).finish(),
+    );
+    return response as etcdserverpb.AlarmResponse;
+  }
+
+  // ---------------------------------------------------------------- proposing
+
+  async #propose(kind: RequestKind, payload: Uint8Array): Promise<ApplyResult> {
+    if (this.#stopped) throw Errors.stopped();
+    if (payload.length > this.maxRequestBytes) throw Errors.requestTooLarge();
+    if (this.leader === 0n) await this.waitForLeader();
+    const id = this.#ids.next();
+    const data = encodeInternalRequest({ kind, id, payload });
+    const result = this.#waits.register(id);
+    this.counters.proposalsPending++;
+    try {
+      this.#raft.propose(data);
+    } catch (err) {
+      this.#waits.reject(id, err instanceof RaftError ? Errors.noLeader() : err);
+    }
+    const timer = this.#o.clock.setTimeout(() => {
+      this.#waits.reject(
+        id,
+        this.leader === 0n ? Errors.timeoutDueToLeaderFail() : Errors.timeout(),
+      );
+    }, this.requestTimeoutMs);
+    try {
+      return await result;
+    } catch (err) {
+      this.counters.proposalsFailed++;
+      throw err;
+    } finally {
+      timer.cancel();
+      this.counters.proposalsPending--;
+    }
+  }
+
+  // ---------------------------------------------------------------- apply
+
+  async #readConsistentIndex(): Promise<number> {
+    const v = await this.#o.backend.get('meta', META_CONSISTENT_INDEX);
+    if (v === undefined || v.length < 8) return 0;
+    return Number(Buffer.from(v).readBigUInt64BE(0));
+  }
+
+  #writeConsistentIndex(index: number, term: number): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(index));
+    this.#o.backend.put('meta', META_CONSISTENT_INDEX, b);
+    const t = Buffer.alloc(8);
+    t.writeBigUInt64BE(BigInt(term));
+    this.#o.backend.put('meta', META_TERM, t);
+    this.#consistentIndex = index;
+  }
+
+  async #applyEntries(entries: readonly Entry[]): Promise<void> {
+    for (const e of entries) {
+      const alreadyApplied = e.index <= this.#consistentIndex;
+      if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
+        this.#applyConfChange(e, alreadyApplied);
+      } else if (!alreadyApplied && e.data.length > 0) {
+        await this.#applyNormal(e);
+      } else if (!alreadyApplied) {
+        this.#writeConsistentIndex(e.index, e.term);
+      }
+      this.#appliedIndex = e.index;
+      this.counters.proposalsApplied++;
+    }
+    this.counters.proposalsCommitted = this.#appliedIndex;
+    this.#reads.onApplied(this.#appliedIndex);
+    if (this.#appliedIndex - this.#snapshotIndex > this.snapshotCount) {
+      void this.#snapshot();
+    }
+  }
+
+  async #applyNormal(e: Entry): Promise<void> {
+    let req: InternalRequest;
+    try {
+      req = decodeInternalRequest(e.data);
+    } catch {
+      this.#writeConsistentIndex(e.index, e.term);
+      return;
+    }
+    const txn = this.mvcc.write();
+    let result: ApplyResult | undefined;
+    let error: unknown;
+    try {
+      result = await this.#dispatch(req, { txn, leases: this.lessor });
+    } catch (err) {
+      error = err;
+    }
+    // From here to the end of the function nothing awaits: the MVCC changes
+    // and the consistent index reach the backend buffer together, so a batch
+    // commit can never separate them.
+    txn.end();
+    this.#writeConsistentIndex(e.index, e.term);
+    const revision = this.mvcc.currentRevision();
+    if (error !== undefined) {
+      this.#waits.reject(req.id, error);
+      return;
+    }
+    if (result !== undefined && this.#waits.has(req.id)) {
+      stampHeader(result.response, this.header(revision));
+      this.#waits.resolve(req.id, result);
+    }
+  }
+
+  async #dispatch(req: InternalRequest, ctx: ApplyContext): Promise<ApplyResult> {
+    switch (req.kind) {
+      case RequestKind.Put:
+        return { response: await applyPut(ctx, etcdserverpb.PutRequest.decode(req.payload)) };
+      case RequestKind.DeleteRange:
+        return {
+          response: await applyDeleteRange(
+            ctx,
+            etcdserverpb.DeleteRangeRequest.decode(req.payload),
+          ),
+        };
+      case RequestKind.Txn: {
+        const t = etcdserverpb.TxnRequest.decode(req.payload);
+        await this.#precheckTxn(ctx.txn, t);
+        return { response: await applyTxn(ctx, t) };
+      }
+      case RequestKind.Compaction: {
+        const c = etcdserverpb.CompactionRequest.decode(req.payload);
+        let physical: Promise<void>;
+        try {
+          physical = this.mvcc.compact(toSafeNumber(c.revision));
+        } catch (err) {
+          throw mapMvccError(err);
+        }
+        physical.catch(() => undefined);
+        return { response: { header: emptyHeader() }, physical };
+      }
+      case RequestKind.LeaseGrant: {
+        const g = etcdserverpb.LeaseGrantRequest.decode(req.payload);
+        const lease = this.lessor.grant(this.#o.backend, g.ID, toSafeNumber(g.TTL));
+        return {
+          response: { header: emptyHeader(), ID: lease.id, TTL: BigInt(lease.ttl), error: '' },
+        };
+      }
+      case RequestKind.LeaseRevoke: {
+        const r = etcdserverpb.LeaseRevokeRequest.decode(req.payload);
+        const lease = this.lessor.revoke(this.#o.backend, r.ID);
+        for (const key of lease.keys.values()) ctx.txn.deleteRange(key, undefined);
+        return { response: { header: emptyHeader() } };
+      }
+      case RequestKind.Alarm: {
+        const a = etcdserverpb.AlarmRequest.decode(req.payload);
+        const alarm = { memberId: a.memberID, type: a.alarm };
+        const Action = etcdserverpb.AlarmRequest_AlarmAction;
+        let changed: { memberId: bigint; type: number }[] = [];
+        if (a.action === Action.ACTIVATE && a.alarm !== etcdserverpb.AlarmType.NONE) {
+          this.alarms.activate(this.#o.backend, alarm);
+          changed = [alarm];
+        } else if (a.action === Action.DEACTIVATE) {
+          const targets = a.alarm === etcdserverpb.AlarmType.NONE ? this.alarms.list() : [alarm];
+          changed = targets.filter((t) => this.alarms.deactivate(this.#o.backend, t));
+        }
+        return {
+          response: {
+            header: emptyHeader(),
+            alarms: changed.map((c) => ({ memberID: c.memberId, alarm: c.type })),
+          },
+        };
+      }
+      case RequestKind.MemberAttributes: {
+        const a = JSON.parse(Buffer.from(req.payload).toString('utf8')) as {
+          id: string;
+          name: string;
+          clientURLs: string[];
+        };
+        this.cluster.update(this.#o.backend, BigInt(`0x${a.id}`), {
+          name: a.name,
+          clientURLs: a.clientURLs,
+        });
+        return { response: {} };
+      }
+      case RequestKind.Noop:
+        return { response: {} };
+      default:
+        throw new EtcdError(12, `unknown request kind ${req.kind as number}`);
+    }
+  }
+
+  /** Errors a txn's chosen branch would hit, found before anything is written. */
+  async #precheckTxn(txn: WriteTxn, t: etcdserverpb.TxnRequest): Promise<void> {
+    const visit = async (ops: readonly etcdserverpb.RequestOp[]): Promise<void> => {
+      for (const op of ops) {
+        const r = op.request;
+        if (r?.$case === 'requestPut') {
+          const p = r.value;
+          if (p.ignoreValue || p.ignoreLease) {
+            const cur = await txn.range(p.key, undefined, {});
+            if (cur.kvs.length === 0) throw Errors.keyNotFound();
+          }
+          if (p.lease !== 0n && !this.lessor.exists(p.lease)) throw Errors.leaseNotFound();
+        } else if (r?.$case === 'requestTxn') {
+          await visit(r.value.success);
+          await visit(r.value.failure);
+        }
+      }
+    };
+    await visit(t.success);
+    await visit(t.failure);
+  }
+
+  #applyConfChange(e: Entry, alreadyApplied: boolean): void {
+    const cc = decodeConfChange(e.data);
+    const change = 'changes' in cc ? undefined : cc;
+    if (change === undefined) {
+      this.#confState = this.#raft.rawNode.applyConfChange(cc);
+      return;
+    }
+    const backend = alreadyApplied ? undefined : this.#o.backend;
+    let waiterId: bigint | undefined;
+    let rejected = false;
+    switch (change.type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode: {
+        const ctx = decodeMemberContext(change.context);
+        waiterId = ctx.requestId;
+        const existing = this.cluster.member(change.nodeId);
+        if (this.cluster.isRemoved(change.nodeId)) {
+          rejected = true;
+        } else if (existing !== undefined && change.type === ConfChangeType.AddNode) {
+          // Promotion of a learner.
+          this.cluster.update(backend, change.nodeId, { isLearner: false });
+        } else {
+          this.cluster.add(backend, {
+            id: change.nodeId,
+            name: ctx.member.name,
+            peerURLs: ctx.member.peerURLs,
+            clientURLs: ctx.member.clientURLs,
+            isLearner: change.type === ConfChangeType.AddLearnerNode,
+          });
+          if (change.nodeId !== this.memberId) {
+            this.#transport.addPeer(change.nodeId, ctx.member.peerURLs);
+          }
+        }
+        break;
+      }
+      case ConfChangeType.RemoveNode: {
+        waiterId =
+          change.context.length > 0 ? decodeMemberContext(change.context).requestId : undefined;
+        this.cluster.remove(backend, change.nodeId);
+        if (change.nodeId !== this.memberId) this.#transport.removePeer(change.nodeId);
+        break;
+      }
+      case ConfChangeType.UpdateNode: {
+        const ctx = decodeMemberContext(change.context);
+        waiterId = ctx.requestId;
+        this.cluster.update(backend, change.nodeId, { peerURLs: ctx.member.peerURLs });
+        this.#transport.updatePeer(change.nodeId, ctx.member.peerURLs);
+        break;
+      }
+    }
+    if (rejected) {
+      this.#confState = this.#raft.rawNode.applyConfChange({
+        type: ConfChangeType.RemoveNode,
+        nodeId: 0n,
+        context: new Uint8Array(0),
+      });
+    } else {
+      this.#confState = this.#raft.rawNode.applyConfChange(change);
+    }
+    if (!alreadyApplied) this.#writeConsistentIndex(e.index, e.term);
+    if (waiterId !== undefined && waiterId !== 0n) {
+      if (rejected) this.#waits.reject(waiterId, Errors.memberNotFound());
+      else this.#waits.resolve(waiterId, { response: this.cluster.members() });
+    }
+    if (change.type === ConfChangeType.RemoveNode && change.nodeId === this.memberId) {
+      // This member was removed: it stops serving.
+      void this.stop();
+    }
+  }
+
+  /** Proposes a membership change and waits until it is applied. */
+  async proposeConfChange(
+    type: ConfChangeType,
+    nodeId: bigint,
+    member: Omit<Member, 'id' | 'isLearner'> | undefined,
+  ): Promise<Member[]> {
+    if (this.leader === 0n) await this.waitForLeader();
+    const requestId = this.#ids.next();
+    const context = encodeMemberContext(
+      {
+        id: nodeId,
+        name: member?.name ?? '',
+        peerURLs: member?.peerURLs ?? [],
+        clientURLs: member?.clientURLs ?? [],
+        isLearner: false,
+      },
+      requestId,
+    );
+    const result = this.#waits.register(requestId);
+    try {
+      this.#raft.withRawNode((n) => n.proposeConfChange({ type, nodeId, context }));
+    } catch (err) {
+      this.#waits.reject(requestId, err instanceof RaftError ? Errors.noLeader() : err);
+    }
+    const timer = this.#o.clock.setTimeout(
+      () => this.#waits.reject(requestId, Errors.timeout()),
+      this.requestTimeoutMs,
+    );
+    try {
+      return (await result).response as Member[];
+    } finally {
+      timer.cancel();
+    }
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  async #snapshot(): Promise<void> {
+    if (this.#snapshotting || this.#stopped) return;
+    this.#snapshotting = true;
+    try {
+      const index = this.#appliedIndex;
+      // The backend must hold everything up to the snapshot before the log
+      // behind it can be dropped.
+      await this.#o.backend.commit();
+      const snap = this.#raftStorage.createSnapshot(index, this.#confState, new Uint8Array(0));
+      await this.#o.memberStorage.saveSnapshot(snap);
+      this.#snapshotIndex = index;
+      const keep = this.#o.snapshotCatchUpEntries ?? 5000;
+      const compactTo = index - keep;
+      if (compactTo > this.#raftStorage.firstIndex()) {
+        this.#raftStorage.compact(compactTo);
+      }
+      await this.#o.memberStorage.releaseTo(index);
+    } catch (err) {
+      if (!this.#stopped) this.#fatal(err);
+    } finally {
+      this.#snapshotting = false;
+    }
+  }
+
+  async #snapshotSource(_m: Message): Promise<AsyncIterable<Uint8Array>> {
+    await this.#o.backend.commit();
+    const snap = await this.#o.backend.snapshot();
+    return (async function* () {
+      try {
+        yield* snap.chunks();
+      } finally {
+        await snap.close();
+      }
+    })();
+  }
+
+  async #applySnapshot(snap: Snapshot): Promise<void> {
+    const chunks = this.#pendingSnapshots.get(snap.metadata.index);
+    this.#pendingSnapshots.clear();
+    if (chunks === undefined) {
+      throw new Error(`snapshot data for index ${snap.metadata.index} was not received`);
+    }
+    await this.mvcc.close();
+    await this.#o.backend.restore(
+      (async function* () {
+        yield* chunks;
+      })(),
+    );
+    this.mvcc = await MvccStore.open(this.#o.backend);
+    this.#consistentIndex = await this.#readConsistentIndex();
+    this.cluster = await Cluster.load(this.#o.backend, this.clusterId);
+    await this.lessor.restore(this.#o.backend, (id) => this.mvcc.keysWithLease(id));
+    for (const m of this.cluster.members()) this.#transport.updatePeer(m.id, m.peerURLs);
+    this.#confState = snap.metadata.confState;
+    this.#snapshotIndex = snap.metadata.index;
+    this.#appliedIndex = snap.metadata.index;
+    this.#reads.onApplied(this.#appliedIndex);
+  }
+
+  #transportHandler(): TransportHandler {
+    return {
+      onMessage: (m) => this.#raft.step(m),
+      onSnapshot: async (m, chunks) => {
+        const collected: Uint8Array[] = [];
+        for await (const c of chunks) collected.push(c);
+        const index = m.snapshot?.metadata.index ?? 0;
+        this.#pendingSnapshots.set(index, collected);
+        this.#raft.step(m);
+      },
+      reportUnreachable: (id) => this.#raft.withRawNode((n) => n.reportUnreachable(id)),
+      reportSnapshot: (id, status) => this.#raft.withRawNode((n) => n.reportSnapshot(id, status)),
+    };
+  }
+
+  // ---------------------------------------------------------------- events
+
+  #onSoftState(st: SoftState): void {
+    if (st.lead !== this.#lastLeader) {
+      if (st.lead !== 0n) this.counters.leaderChanges++;
+      this.#lastLeader = st.lead;
+      this.#reads.onLeaderChange();
+    }
+    if (st.role === StateRole.Leader && !this.lessor.isPrimary) {
+      this.lessor.promote(this.electionMs);
+    } else if (st.role !== StateRole.Leader && this.lessor.isPrimary) {
+      this.lessor.demote();
+    }
+    if (st.lead !== 0n) {
+      const waiters = this.#leaderWaiters;
+      this.#leaderWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  #onReadStates(states: readonly ReadState[]): void {
+    for (const s of states) this.#reads.onReadState(s.requestCtx, s.index);
+  }
+
+  #revokeExpiredLeases(): void {
+    if (!this.isLeader || this.#stopped) return;
+    for (const id of this.lessor.expired(1000)) {
+      this.leaseRevoke({ ID: id }).catch(() => undefined);
+    }
+  }
+
+  #schedulePublish(delayMs: number): void {
+    if (this.#stopped || this.#published) return;
+    this.#publishTimer = this.#o.clock.setTimeout(() => {
+      const attrs = JSON.stringify({
+        id: this.memberId.toString(16),
+        name: this.name,
+        clientURLs: this.#o.clientURLs,
+      });
+      this.#propose(RequestKind.MemberAttributes, Buffer.from(attrs)).then(
+        () => {
+          this.#published = true;
+          const ws = this.#publishedWaiters;
+          this.#publishedWaiters = [];
+          for (const w of ws) w();
+        },
+        () => this.#schedulePublish(this.electionMs),
+      );
+    }, delayMs);
+  }
+
+  #fatal(err: unknown): void {
+    this.#o.onFatal?.(err);
+    void this.stop();
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Stops the member: pending requests fail, storage is flushed and closed. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#leaseTimer?.cancel();
+    this.#publishTimer?.cancel();
+    await this.#raft.stop();
+    this.#reads.close(Errors.stopped());
+    this.#waits.rejectAll(Errors.stopped());
+    await this.#transport.close();
+    await this.mvcc.close();
+    await this.#o.backend.close();
+    await this.#o.memberStorage.close();
+  }
+}
+
+/** A WriteTxn look-alike that reads at a fixed revision and refuses writes. */
+function readOnlyTxn(mvcc: MvccStore, revision: number): WriteTxn {
+  const refuse = (): never => {
+    throw new Error('write in a read-only txn');
+  };
+  return {
+    revision,
+    range: (key, end, options) =>
+      mvcc.range(key, end, { ...options, revision: options?.revision || revision }),
+    put: refuse,
+    deleteRange: refuse,
+    end: () => [],
+  };
+}
+
+/** A txn whose every range asks for serializable reads. */
+function isSerializableTxn(t: etcdserverpb.TxnRequest): boolean {
+  const ser = (ops: readonly etcdserverpb.RequestOp[]): boolean =>
+    ops.every((op) => {
+      const r = op.request;
+      if (r === undefined) return true;
+      if (r.$case === 'requestRange') return r.value.serializable;
+      if (r.$case === 'requestTxn') return isSerializableTxn(r.value);
+      return false;
+    });
+  return ser(t.success) && ser(t.failure);
+}
+
+function isReadOnlyTxn(t: etcdserverpb.TxnRequest): boolean {
+  const ro = (ops: readonly etcdserverpb.RequestOp[]): boolean =>
+    ops.every((op) => {
+      const r = op.request;
+      if (r === undefined || r.$case === 'requestRange') return true;
+      if (r.$case === 'requestTxn') return isReadOnlyTxn(r.value);
+      return false;
+    });
+  return ro(t.success) && ro(t.failure);
+}
+
+/** Sets the header of a response object and of the nested txn responses. */
+function stampHeader(response: unknown, header: etcdserverpb.ResponseHeader): void {
+  if (typeof response !== 'object' || response === null) return;
+  const r = response as {
+    header?: etcdserverpb.ResponseHeader;
+    responses?: etcdserverpb.ResponseOp[];
+  };
+  if ('header' in r) r.header = header;
+  if (Array.isArray(r.responses)) {
+    for (const op of r.responses) {
+      const inner = op.response;
+      if (inner === undefined) continue;
+      if (inner.$case === 'responseRange') {
+        if (inner.value.header !== undefined) {
+          inner.value.header = { ...header, revision: inner.value.header.revision };
+        }
+      } else {
+        stampHeader(inner.value, header);
+      }
+    }
+  }
+}
+
+interface MemberContext {
+  readonly requestId: bigint;
+  readonly member: { name: string; peerURLs: string[]; clientURLs: string[] };
+}
+
+export function encodeMemberContext(m: Member, requestId = 0n): Uint8Array {
+  return Buffer.from(
+    JSON.stringify({
+      requestId: requestId.toString(16),
+      member: { name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs },
+    }),
+  );
+}
+
+function decodeMemberContext(b: Uint8Array): MemberContext {
+  if (b.length === 0) return { requestId: 0n, member: { name: '', peerURLs: [], clientURLs: [] } };
+  const j = JSON.parse(Buffer.from(b).toString('utf8')) as {
+    requestId: string;
+    member: MemberContext['member'];
+  };
+  return { requestId: BigInt(`0x${j.requestId}`), member: j.member };
+}
+
+export { encodeConfChange };

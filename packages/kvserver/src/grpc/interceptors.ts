@@ -1,0 +1,166 @@
+/**
+ * The interceptor chain every unary call passes through, as plain function
+ * wrapping (cheaper than grpc-js interceptor objects on the hot path):
+ * metrics (started/handled counters and latency by method and code), request
+ * logging with slow-request warnings naming the peer, the "require leader"
+ * metadata real clients send, and the learner restrictions.
+ */
+import { Metadata, status } from '@grpc/grpc-js';
+import type { ServerUnaryCall, ServiceError, handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import { EtcdError, Errors } from '../errors';
+import type { Logger } from '../logger';
+import type { Counter, Histogram, MetricsRegistry } from '../metrics';
+import { exponentialBuckets } from '../metrics';
+
+/** What the chain needs to know about the member. */
+export interface MemberState {
+  readonly leader: bigint;
+  readonly isLearner: boolean;
+  readonly stopped: boolean;
+}
+
+export interface InterceptorOptions {
+  readonly member: MemberState;
+  readonly logger: Logger;
+  readonly metrics: MetricsRegistry;
+  /** Requests slower than this are logged as warnings (etcd: 100 ms for reads, "apply request took too long"). */
+  readonly slowRequestMs?: number;
+}
+
+/** Which calls a learner may serve. */
+export type LearnerPolicy = 'allowed' | 'forbidden' | ((request: unknown) => boolean);
+
+export class Interceptors {
+  readonly #o: InterceptorOptions;
+  readonly #started: Counter;
+  readonly #handled: Counter;
+  readonly #latency: Histogram;
+  readonly #slowMs: number;
+
+  constructor(options: InterceptorOptions) {
+    this.#o = options;
+    this.#slowMs = options.slowRequestMs ?? 100;
+    this.#started = options.metrics.counter(
+      'grpc_server_started_total',
+      'Total number of RPCs started on the server.',
+    );
+    this.#handled = options.metrics.counter(
+      'grpc_server_handled_total',
+      'Total number of RPCs completed on the server, regardless of success or failure.',
+    );
+    this.#latency = options.metrics.histogram(
+      'grpc_server_handling_seconds',
+      'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+      exponentialBuckets(0.0005, 2, 14),
+    );
+  }
+
+  /** Wraps an async handler into a grpc-js unary handler. */
+  unary<Req, Res>(
+    service: string,
+    method: string,
+    learner: LearnerPolicy,
+    fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  ): handleUnaryCall<Req, Res> {
+    const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const start = performance.now();
+      this.#started.inc(labels);
+      const finish = (code: number, err?: unknown): void => {
+        const seconds = (performance.now() - start) / 1000;
+        this.#handled.inc({ ...labels, grpc_code: codeName(code) });
+        this.#latency.observe(seconds, labels);
+        if (seconds * 1000 > this.#slowMs) {
+          this.#o.logger.warn(
+            {
+              method: `/${service}/${method}`,
+              took: `${(seconds * 1000).toFixed(1)}ms`,
+              peer: call.getPeer(),
+              ...(err instanceof Error ? { error: err.message } : {}),
+            },
+            'request took too long',
+          );
+        }
+      };
+      try {
+        this.check(call.metadata, learner, call.request);
+      } catch (err) {
+        const se = toServiceError(err);
+        finish(se.code);
+        callback(se);
+        return;
+      }
+      fn(call.request, call).then(
+        (res) => {
+          finish(status.OK);
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const se = toServiceError(err);
+          finish(se.code, err);
+          if (se.code === status.UNKNOWN || se.code === status.INTERNAL) {
+            this.#o.logger.error({ method: `/${service}/${method}`, err }, 'request failed');
+          }
+          callback(se);
+        },
+      );
+    };
+  }
+
+  /** The checks that run before any handler (also used by streaming calls). */
+  check(metadata: Metadata, learner: LearnerPolicy, request: unknown): void {
+    const m = this.#o.member;
+    if (m.stopped) throw Errors.stopped();
+    if (m.isLearner) {
+      const allowed = learner === 'allowed' || (typeof learner === 'function' && learner(request));
+      if (!allowed) throw Errors.notSupportedForLearner();
+    }
+    const requireLeader = metadata.get('hasleader')[0];
+    if (requireLeader === 'true' && m.leader === 0n) throw Errors.noLeader();
+  }
+
+  /** Counts a streaming call. */
+  streamStarted(service: string, method: string): (code: number) => void {
+    const labels = { grpc_type: 'bidi_stream', grpc_service: service, grpc_method: method };
+    this.#started.inc(labels);
+    return (code) => this.#handled.inc({ ...labels, grpc_code: codeName(code) });
+  }
+}
+
+const CODE_NAMES = Object.fromEntries(
+  Object.entries(status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v as number, toCamel(k)]),
+) as Record<number, string>;
+
+function toCamel(name: string): string {
+  // grpc-go's code names: OK, Canceled, Unknown, InvalidArgument, ...
+  if (name === 'OK') return 'OK';
+  if (name === 'CANCELLED') return 'Canceled';
+  return name
+    .toLowerCase()
+    .split('_')
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
+}
+
+function codeName(code: number): string {
+  return CODE_NAMES[code] ?? String(code);
+}
+
+/** Maps any error to the gRPC error a client sees. */
+export function toServiceError(err: unknown): ServiceError {
+  if (err instanceof EtcdError) {
+    return Object.assign(new Error(err.message), {
+      code: err.grpcCode,
+      details: err.message,
+      metadata: new Metadata(),
+    });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return Object.assign(new Error(message), {
+    code: status.UNKNOWN,
+    details: message,
+    metadata: new Metadata(),
+  });
+}

@@ -1,0 +1,98 @@
+/** etcdserverpb.Lease over an EtcdServer. */
+import { status } from '@grpc/grpc-js';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { LeaseServer, etcdserverpb } from '@kv/api';
+import type { EtcdServer } from '../etcd-server';
+import { EtcdError, Errors } from '../errors';
+import type { Interceptors } from './interceptors';
+
+const SERVICE = 'etcdserverpb.Lease';
+
+export function leaseService(server: EtcdServer, ic: Interceptors): LeaseServer {
+  const leaseGrant = ic.unary(
+    SERVICE,
+    'LeaseGrant',
+    'forbidden',
+    (r: etcdserverpb.LeaseGrantRequest) => server.leaseGrant(r),
+  );
+  const leaseRevoke = ic.unary(
+    SERVICE,
+    'LeaseRevoke',
+    'forbidden',
+    (r: etcdserverpb.LeaseRevokeRequest) => server.leaseRevoke(r),
+  );
+  const leaseTimeToLive = ic.unary(
+    SERVICE,
+    'LeaseTimeToLive',
+    'forbidden',
+    async (
+      r: etcdserverpb.LeaseTimeToLiveRequest,
+    ): Promise<etcdserverpb.LeaseTimeToLiveResponse> => {
+      await server.linearizableReadBarrier();
+      const lease = server.lessor.get(r.ID);
+      if (lease === undefined) {
+        // etcd answers a missing lease with TTL -1 rather than an error.
+        return { header: server.header(), ID: r.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
+      }
+      return {
+        header: server.header(),
+        ID: r.ID,
+        TTL: BigInt(server.isLeader ? server.lessor.remaining(lease) : lease.ttl),
+        grantedTTL: BigInt(lease.ttl),
+        keys: r.keys ? [...lease.keys.values()].map((k) => Buffer.from(k)) : [],
+      };
+    },
+  );
+  const leaseLeases = ic.unary(
+    SERVICE,
+    'LeaseLeases',
+    'forbidden',
+    async (): Promise<etcdserverpb.LeaseLeasesResponse> => {
+      await server.linearizableReadBarrier();
+      return {
+        header: server.header(),
+        leases: server.lessor.list().map((l) => ({ ID: l.id })),
+      };
+    },
+  );
+
+  const leaseKeepAlive = (
+    call: ServerDuplexStream<
+      etcdserverpb.LeaseKeepAliveRequest,
+      etcdserverpb.LeaseKeepAliveResponse
+    >,
+  ): void => {
+    const done = ic.streamStarted(SERVICE, 'LeaseKeepAlive');
+    try {
+      ic.check(call.metadata, 'forbidden', undefined);
+    } catch (err) {
+      const e = err as EtcdError;
+      call.emit('error', { code: e.grpcCode, details: e.message });
+      done(e.grpcCode);
+      return;
+    }
+    call.on('data', (req: etcdserverpb.LeaseKeepAliveRequest) => {
+      server.leaseRenew(req.ID).then(
+        (ttl) => {
+          call.write({ header: server.header(), ID: req.ID, TTL: BigInt(ttl) });
+        },
+        (err: unknown) => {
+          if (err instanceof EtcdError && err.message === Errors.leaseNotFound().message) {
+            // etcd reports an unknown lease in-band with TTL 0.
+            call.write({ header: server.header(), ID: req.ID, TTL: 0n });
+            return;
+          }
+          const e = err instanceof EtcdError ? err : Errors.notCapable();
+          call.emit('error', { code: e.grpcCode, details: e.message });
+        },
+      );
+    });
+    call.on('end', () => {
+      call.end();
+      done(status.OK);
+    });
+    call.on('error', () => done(status.CANCELLED));
+  };
+
+  return { leaseGrant, leaseRevoke, leaseTimeToLive, leaseLeases, leaseKeepAlive };
+}

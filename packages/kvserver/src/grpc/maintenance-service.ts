@@ -1,0 +1,145 @@
+/** etcdserverpb.Maintenance over an EtcdServer. */
+import { status as grpcStatus } from '@grpc/grpc-js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { MaintenanceServer, etcdserverpb } from '@kv/api';
+import { BUCKETS } from '@kv/mvcc';
+import type { EtcdServer } from '../etcd-server';
+import { EtcdError, Errors } from '../errors';
+import type { Interceptors } from './interceptors';
+
+const SERVICE = 'etcdserverpb.Maintenance';
+
+/** The version this server reports: the etcd API level it implements. */
+export const SERVER_VERSION = '3.6.0';
+export const CLUSTER_VERSION = '3.6.0';
+
+export function maintenanceService(server: EtcdServer, ic: Interceptors): MaintenanceServer {
+  return {
+    alarm: ic.unary(SERVICE, 'Alarm', 'forbidden', (r: etcdserverpb.AlarmRequest) =>
+      server.alarm(r),
+    ),
+
+    status: ic.unary(
+      SERVICE,
+      'Status',
+      'allowed',
+      async (): Promise<etcdserverpb.StatusResponse> => {
+        const size = await server.refreshDbSize();
+        const st = server.raftStatus();
+        return {
+          header: server.header(),
+          version: SERVER_VERSION,
+          dbSize: BigInt(size.total),
+          leader: server.leader,
+          raftIndex: BigInt(st.hardState.commit),
+          raftTerm: BigInt(st.hardState.term),
+          raftAppliedIndex: BigInt(server.appliedIndex),
+          errors: server.alarms
+            .list()
+            .map((a) => `memberID:${a.memberId.toString(16)} alarm:${alarmName(a.type)} `),
+          dbSizeInUse: BigInt(size.inUse),
+          isLearner: server.isLearner,
+          storageVersion: '3.6.0',
+          dbSizeQuota: BigInt(server.quotaBackendBytes),
+          downgradeInfo: { enabled: false, targetVersion: '' },
+        };
+      },
+    ),
+
+    defragment: ic.unary(SERVICE, 'Defragment', 'allowed', async () => {
+      await server.backend.commit();
+      await server.backend.defragment();
+      await server.refreshDbSize();
+      return { header: server.header() };
+    }),
+
+    hash: ic.unary(SERVICE, 'Hash', 'allowed', async (): Promise<etcdserverpb.HashResponse> => {
+      await server.backend.commit();
+      // One value over every bucket, in bucket order.
+      let hash = 0;
+      for (const b of BUCKETS) hash = (Math.imul(hash, 31) + (await server.backend.hash(b))) >>> 0;
+      return { header: server.header(), hash };
+    }),
+
+    hashKv: ic.unary(
+      SERVICE,
+      'HashKV',
+      'allowed',
+      async (r: etcdserverpb.HashKVRequest): Promise<etcdserverpb.HashKVResponse> => {
+        let h: { hash: number; revision: number; compactRevision: number };
+        try {
+          h = await server.mvcc.hashKV(Number(r.revision));
+        } catch (err) {
+          const { mapMvccError } = await import('../apply/kv');
+          throw mapMvccError(err);
+        }
+        return {
+          header: server.header(h.revision),
+          hash: h.hash,
+          compactRevision: BigInt(h.compactRevision),
+          hashRevision: BigInt(h.revision),
+        };
+      },
+    ),
+
+    snapshot(
+      call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>,
+    ): void {
+      const done = ic.streamStarted(SERVICE, 'Snapshot');
+      void (async () => {
+        try {
+          ic.check(call.metadata, 'allowed', undefined);
+          await server.backend.commit();
+          const snap = await server.backend.snapshot();
+          const chunks: Buffer[] = [];
+          try {
+            for await (const c of snap.chunks()) chunks.push(Buffer.from(c));
+          } finally {
+            await snap.close();
+          }
+          const total = chunks.reduce((n, c) => n + c.length, 0);
+          let sent = 0;
+          const header = server.header();
+          for (const c of chunks) {
+            sent += c.length;
+            const ok = call.write({
+              header,
+              remainingBytes: BigInt(total - sent),
+              blob: c,
+              version: SERVER_VERSION,
+            });
+            if (!ok) await new Promise((resolve) => call.once('drain', resolve));
+          }
+          call.end();
+          done(grpcStatus.OK);
+        } catch (err) {
+          const e = err instanceof EtcdError ? err : Errors.notCapable();
+          call.emit('error', { code: e.grpcCode, details: e.message });
+          done(e.grpcCode);
+        }
+      })();
+    },
+
+    moveLeader: ic.unary(
+      SERVICE,
+      'MoveLeader',
+      'forbidden',
+      async (r: etcdserverpb.MoveLeaderRequest) => {
+        if (!server.isLeader) throw Errors.notLeader();
+        const target = server.cluster.member(r.targetID);
+        if (target === undefined || target.isLearner) throw Errors.badLeaderTransferee();
+        server.raftNode.withRawNode((n) => n.transferLeadership(r.targetID));
+        await server.waitForLeaderChange(r.targetID);
+        return { header: server.header() };
+      },
+    ),
+
+    downgrade: ic.unary(SERVICE, 'Downgrade', 'forbidden', async () => {
+      throw new EtcdError(grpcStatus.UNIMPLEMENTED, 'etcdserver: downgrade is not supported');
+    }),
+  };
+}
+
+function alarmName(type: number): string {
+  return type === 1 ? 'NOSPACE' : type === 2 ? 'CORRUPT' : 'NONE';
+}

@@ -1,0 +1,47 @@
+/** Registers every etcd gRPC service of a member on a grpc-js server. */
+import type { Server } from '@grpc/grpc-js';
+import { ClusterService, KVService, LeaseService, MaintenanceService, WatchService } from '@kv/api';
+import type { EtcdServer } from '../etcd-server';
+import type { Logger } from '../logger';
+import type { MetricsRegistry } from '../metrics';
+import type { Clock } from '../clock';
+import { clusterService } from './cluster-service';
+import { Interceptors } from './interceptors';
+import { kvService } from './kv-service';
+import { leaseService } from './lease-service';
+import { maintenanceService } from './maintenance-service';
+import { watchService } from './watch-service';
+
+export interface RegisterOptions {
+  readonly logger: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly clock: Clock;
+  readonly slowRequestMs?: number;
+  readonly progressNotifyMs?: number;
+}
+
+export function registerEtcdServices(
+  grpcServer: Server,
+  server: EtcdServer,
+  options: RegisterOptions,
+): void {
+  const ic = new Interceptors({
+    member: server,
+    logger: options.logger,
+    metrics: options.metrics,
+    ...(options.slowRequestMs !== undefined ? { slowRequestMs: options.slowRequestMs } : {}),
+  });
+  grpcServer.addService(KVService, kvService(server, ic));
+  grpcServer.addService(LeaseService, leaseService(server, ic));
+  grpcServer.addService(ClusterService, clusterService(server, ic));
+  grpcServer.addService(MaintenanceService, maintenanceService(server, ic));
+  grpcServer.addService(
+    WatchService,
+    watchService(server, ic, {
+      clock: options.clock,
+      ...(options.progressNotifyMs !== undefined
+        ? { progressNotifyMs: options.progressNotifyMs }
+        : {}),
+    }),
+  );
+}

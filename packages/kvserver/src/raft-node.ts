@@ -1,0 +1,198 @@
+/**
+ * The Raft node loop: drives a @kv/raft RawNode with ticks from the clock,
+ * turns each Ready into work — persist, send, apply — and advances.
+ *
+ * Ordering (the storage contract of @kv/raft):
+ * - a leader sends its messages while its own disk write is in flight (the
+ *   Raft thesis allows it: the entries are committed by a quorum either way);
+ * - a follower or candidate sends only after entries and hard state are
+ *   durable, because its messages (votes, append acks) promise durability;
+ * - committed entries are applied after the write, in order, then advance().
+ *
+ * Batching: proposals and received messages only touch the RawNode; the Ready
+ * is processed once per turn of the event loop, so everything that arrived in
+ * that turn shares one WAL write and one fsync.
+ */
+import { MessageType, StateRole } from '@kv/raft';
+import type {
+  Entry,
+  MemoryStorage,
+  Message,
+  Ready,
+  Snapshot,
+  SoftState,
+  ReadState,
+  RawNode,
+} from '@kv/raft';
+import type { Clock, TimerHandle } from './clock';
+import type { MemberStorage } from './member-storage';
+
+export interface RaftNodeHooks {
+  /** Sends messages to peers (fire and forget). */
+  send(messages: readonly Message[]): void;
+  /** Applies a snapshot received from the leader, before any later entry. */
+  applySnapshot(snapshot: Snapshot): Promise<void>;
+  /** Applies committed entries in order. Resolves when their effects are in the backend buffer. */
+  applyEntries(entries: readonly Entry[]): Promise<void>;
+  /** Leader or role changed. */
+  onSoftState(state: SoftState): void;
+  /** ReadIndex answers. */
+  onReadStates(states: readonly ReadState[]): void;
+  /** A fatal storage error: the member must stop. */
+  onFatal(err: unknown): void;
+}
+
+export interface RaftNodeOptions {
+  readonly rawNode: RawNode;
+  readonly raftStorage: MemoryStorage;
+  readonly memberStorage: MemberStorage;
+  readonly clock: Clock;
+  /** Milliseconds per Raft tick (etcd's heartbeat interval). */
+  readonly tickMs: number;
+  readonly hooks: RaftNodeHooks;
+  /** Named hook points for fault-injection tests; no-ops in production. */
+  readonly failpoint?: (name: string) => Promise<void> | void;
+}
+
+export class RaftNode {
+  readonly rawNode: RawNode;
+  readonly #o: RaftNodeOptions;
+  #ticker: TimerHandle | undefined;
+  #scheduled = false;
+  #running = false;
+  #stopped = false;
+  #idle: Promise<void> = Promise.resolve();
+  #idleResolve: (() => void) | undefined;
+  #lead = 0n;
+  #role: StateRole = StateRole.Follower;
+  #term = 0;
+
+  constructor(options: RaftNodeOptions) {
+    this.#o = options;
+    this.rawNode = options.rawNode;
+    this.#term = options.raftStorage.initialState().hardState.term;
+  }
+
+  get leader(): bigint {
+    return this.#lead;
+  }
+
+  /** The current Raft term, as last persisted. */
+  get term(): number {
+    return this.#term;
+  }
+
+  get isLeader(): boolean {
+    return this.#role === StateRole.Leader;
+  }
+
+  start(): void {
+    this.#ticker = this.#o.clock.setInterval(() => {
+      if (this.#stopped) return;
+      this.rawNode.tick();
+      this.schedule();
+    }, this.#o.tickMs);
+    this.schedule();
+  }
+
+  /** Proposes data; throws the RaftError of a dropped proposal. */
+  propose(data: Uint8Array): void {
+    this.rawNode.propose(data);
+    this.schedule();
+  }
+
+  step(message: Message): void {
+    if (this.#stopped) return;
+    try {
+      this.rawNode.step(message);
+    } catch {
+      // Messages from unknown or removed peers are ignored, as etcd does.
+      return;
+    }
+    this.schedule();
+  }
+
+  /** Runs `fn` against the RawNode and processes any resulting Ready. */
+  withRawNode<T>(fn: (node: RawNode) => T): T {
+    const out = fn(this.rawNode);
+    this.schedule();
+    return out;
+  }
+
+  /** Processes pending work at the end of this turn of the event loop. */
+  schedule(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#run();
+    });
+  }
+
+  /** Resolves when no Ready is being processed. */
+  async idle(): Promise<void> {
+    await this.#idle;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#ticker?.cancel();
+    await this.#idle;
+  }
+
+  async #run(): Promise<void> {
+    if (this.#running || this.#stopped) return;
+    this.#running = true;
+    this.#idle = new Promise((resolve) => {
+      this.#idleResolve = resolve;
+    });
+    try {
+      while (!this.#stopped && this.rawNode.hasReady()) {
+        await this.#handle(this.rawNode.ready());
+      }
+    } catch (err) {
+      this.#stopped = true;
+      this.#ticker?.cancel();
+      this.#o.hooks.onFatal(err);
+    } finally {
+      this.#running = false;
+      this.#idleResolve?.();
+    }
+  }
+
+  async #handle(rd: Ready): Promise<void> {
+    const hooks = this.#o.hooks;
+    if (rd.softState !== undefined) {
+      this.#lead = rd.softState.lead;
+      this.#role = rd.softState.role;
+      hooks.onSoftState(rd.softState);
+    }
+    if (rd.readStates.length > 0) hooks.onReadStates(rd.readStates);
+
+    const leader = this.#role === StateRole.Leader;
+    if (leader) hooks.send(rd.messages);
+
+    if (rd.snapshot !== undefined) {
+      await this.#o.memberStorage.saveSnapshot(rd.snapshot);
+    }
+    if (rd.hardState !== undefined || rd.entries.length > 0) {
+      await this.#o.failpoint?.('raftBeforeSave');
+      await this.#o.memberStorage.save(rd.hardState, rd.entries);
+      await this.#o.failpoint?.('raftAfterSave');
+    }
+    if (rd.hardState !== undefined) {
+      this.#o.raftStorage.setHardState(rd.hardState);
+      this.#term = rd.hardState.term;
+    }
+    if (rd.snapshot !== undefined) {
+      this.#o.raftStorage.applySnapshot(rd.snapshot);
+      await hooks.applySnapshot(rd.snapshot);
+    }
+    if (rd.entries.length > 0) this.#o.raftStorage.append([...rd.entries]);
+
+    if (!leader) hooks.send(rd.messages.filter((m) => m.type !== MessageType.MsgHup));
+
+    if (rd.committedEntries.length > 0) await hooks.applyEntries(rd.committedEntries);
+    this.rawNode.advance(rd);
+  }
+}

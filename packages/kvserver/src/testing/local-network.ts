@@ -1,0 +1,99 @@
+/**
+ * An in-process network for tests: members' transports deliver to each other
+ * asynchronously (next turn of the event loop), with links that can be cut
+ * to simulate partitions. Snapshots are streamed in chunks like the real
+ * transport.
+ */
+import type { Message } from '@kv/raft';
+import { MessageType } from '@kv/raft';
+import type { Transport, TransportHandler } from '../transport/peer-transport';
+
+interface Endpoint {
+  readonly handler: TransportHandler;
+  readonly snapshotSource: (m: Message) => Promise<AsyncIterable<Uint8Array>>;
+}
+
+export class LocalNetwork {
+  readonly #endpoints = new Map<bigint, Endpoint>();
+  readonly #cut = new Set<string>();
+
+  /** A transport factory for EtcdServerOptions.createTransport. */
+  transportFor(
+    id: bigint,
+  ): (
+    handler: TransportHandler,
+    snapshotSource: (m: Message) => Promise<AsyncIterable<Uint8Array>>,
+  ) => Transport {
+    return (handler, snapshotSource) => {
+      this.#endpoints.set(id, { handler, snapshotSource });
+      return new LocalTransport(id, this);
+    };
+  }
+
+  /** Drops every message between a and b (both directions) until heal(). */
+  cut(a: bigint, b: bigint): void {
+    this.#cut.add(`${a}-${b}`).add(`${b}-${a}`);
+  }
+
+  /** Cuts a member off from everyone. */
+  isolate(id: bigint): void {
+    for (const other of this.#endpoints.keys()) if (other !== id) this.cut(id, other);
+  }
+
+  heal(): void {
+    this.#cut.clear();
+  }
+
+  detach(id: bigint): void {
+    this.#endpoints.delete(id);
+  }
+
+  /** @internal */
+  deliver(from: bigint, m: Message): void {
+    if (this.#cut.has(`${from}-${m.to}`)) {
+      this.#endpoints.get(from)?.handler.reportUnreachable(m.to);
+      return;
+    }
+    const target = this.#endpoints.get(m.to);
+    const source = this.#endpoints.get(from);
+    if (target === undefined || source === undefined) return;
+    if (m.type === MessageType.MsgSnap) {
+      void (async () => {
+        try {
+          const chunks = await source.snapshotSource(m);
+          await target.handler.onSnapshot(m, chunks);
+          source.handler.reportSnapshot(m.to, 'finish');
+        } catch {
+          source.handler.reportSnapshot(m.to, 'failure');
+        }
+      })();
+      return;
+    }
+    setImmediate(() => {
+      if (this.#cut.has(`${from}-${m.to}`)) return;
+      this.#endpoints.get(m.to)?.handler.onMessage(m);
+    });
+  }
+}
+
+class LocalTransport implements Transport {
+  #closed = false;
+  constructor(
+    private readonly id: bigint,
+    private readonly network: LocalNetwork,
+  ) {}
+  send(messages: readonly Message[]): void {
+    if (this.#closed) return;
+    for (const m of messages) this.network.deliver(this.id, m);
+  }
+  addPeer(): void {}
+  updatePeer(): void {}
+  removePeer(): void {}
+  isActive(): boolean {
+    return !this.#closed;
+  }
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.network.detach(this.id);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * MemberStorage on disk: @kv/wal for hard state and entries, its
+ * SnapshotStore for Raft snapshots. Layout under the member directory, as
+ * etcd's: member/wal/ and member/snap/ (the backend lives next to them, owned
+ * by the caller).
+ *
+ * A WAL entry's payload is [entry type: u8][entry data]; index and term are
+ * the WAL's own fields. A snapshot file holds [metadata length: u32 BE]
+ * [Raft snapshot metadata (@kv/raft codec)][application data].
+ */
+import path from 'node:path';
+import { SnapshotStore, Wal } from '@kv/wal';
+import type { WalEntry } from '@kv/wal';
+import { decodeSnapshotMetadata, encodeSnapshotMetadata } from '@kv/raft';
+import type { Entry, EntryType, HardState, Snapshot } from '@kv/raft';
+import type { BootState, MemberStorage } from './member-storage';
+
+export interface WalStorageOptions {
+  /** Directory of the WAL (etcd's --wal-dir, default <data-dir>/member/wal). */
+  readonly walDir: string;
+  /** Directory of snapshot files (<data-dir>/member/snap). */
+  readonly snapDir: string;
+  /** Identity written into a new WAL and checked when opening one. */
+  readonly metadata: Uint8Array;
+  /** fdatasync on save (default true; false only for tests and benchmarks). */
+  readonly sync?: boolean;
+  /** Snapshot files kept (etcd: 5). */
+  readonly keepSnapshots?: number;
+}
+
+function toWalEntry(e: Entry): WalEntry {
+  const data = Buffer.allocUnsafe(1 + e.data.length);
+  data[0] = e.type;
+  data.set(e.data, 1);
+  return { index: e.index, term: e.term, data };
+}
+
+function fromWalEntry(w: WalEntry): Entry {
+  const b = Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+  return { index: w.index, term: w.term, type: (b[0] ?? 0) as EntryType, data: b.subarray(1) };
+}
+
+function encodeSnapshotFile(s: Snapshot): Uint8Array {
+  const meta = encodeSnapshotMetadata(s.metadata);
+  const out = Buffer.allocUnsafe(4 + meta.length + s.data.length);
+  out.writeUInt32BE(meta.length, 0);
+  out.set(meta, 4);
+  out.set(s.data, 4 + meta.length);
+  return out;
+}
+
+function decodeSnapshotFile(b: Uint8Array): Snapshot {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const len = buf.readUInt32BE(0);
+  return {
+    metadata: decodeSnapshotMetadata(buf.subarray(4, 4 + len)),
+    data: buf.subarray(4 + len),
+  };
+}
+
+export class WalMemberStorage implements MemberStorage {
+  private constructor(
+    private readonly wal: Wal,
+    private readonly snapshots: SnapshotStore,
+  ) {}
+
+  /** True if a WAL exists in `walDir` (the member has state to restart from). */
+  static exists(walDir: string): Promise<boolean> {
+    return Wal.exists(walDir);
+  }
+
+  /** Opens (or creates) the member's storage and returns what it holds. */
+  static async open(
+    options: WalStorageOptions,
+  ): Promise<{ storage: WalMemberStorage; boot: BootState }> {
+    const sync = options.sync ?? true;
+    const snapshots = new SnapshotStore(options.snapDir, {
+      keep: options.keepSnapshots ?? 5,
+      sync,
+    });
+    if (!(await Wal.exists(options.walDir))) {
+      const wal = await Wal.create(options.walDir, options.metadata, { sync });
+      await wal.close();
+    }
+    const markers = await Wal.readSnapshotMarkers(options.walDir);
+    const stored = await snapshots.loadNewestAvailable(markers);
+    const snapshot = stored !== undefined ? decodeSnapshotFile(stored.data) : undefined;
+    const marker =
+      snapshot !== undefined
+        ? { index: snapshot.metadata.index, term: snapshot.metadata.term }
+        : { index: 0, term: 0 };
+    const wal = await Wal.open(options.walDir, marker, {
+      sync,
+      expectedMetadata: options.metadata,
+    });
+    const contents = await wal.readAll();
+    const hs = contents.hardState;
+    return {
+      storage: new WalMemberStorage(wal, snapshots),
+      boot: {
+        hardState:
+          hs !== undefined ? { term: hs.term, vote: hs.vote, commit: hs.commit } : undefined,
+        snapshot,
+        entries: contents.entries.map(fromWalEntry),
+      },
+    };
+  }
+
+  async save(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+    await this.wal.save(hardState, entries.map(toWalEntry));
+  }
+
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    // The snapshot file first: a WAL marker must never point to a missing file.
+    await this.snapshots.save({
+      index: snapshot.metadata.index,
+      term: snapshot.metadata.term,
+      data: encodeSnapshotFile(snapshot),
+    });
+    await this.wal.saveSnapshot({ index: snapshot.metadata.index, term: snapshot.metadata.term });
+  }
+
+  async releaseTo(index: number): Promise<void> {
+    await this.wal.releaseTo(index);
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+  }
+}
+
+/** etcd's layout of a data directory. */
+export function memberPaths(
+  dataDir: string,
+  walDir?: string,
+): { walDir: string; snapDir: string; backendDir: string } {
+  const member = path.join(dataDir, 'member');
+  return {
+    walDir: walDir ?? path.join(member, 'wal'),
+    snapDir: path.join(member, 'snap'),
+    backendDir: path.join(member, 'db'),
+  };
+}
