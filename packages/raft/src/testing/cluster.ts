@@ -181,6 +181,8 @@ export class Cluster {
 
   /** Makes `id` campaign and stabilizes. */
   elect(id: NodeId): void {
+    // Apply what is committed first: a node with unapplied conf changes won't campaign.
+    this.stabilize();
     this.raw(id).campaign();
     this.stabilize();
   }
