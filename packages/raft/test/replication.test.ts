@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Message } from '../src/index';
-import { MessageType, RaftError } from '../src/index';
+import type { Message, RaftError } from '../src/index';
+import { MessageType } from '../src/index';
 import { Cluster } from '../src/testing/cluster';
 
 const enc = new TextEncoder();
