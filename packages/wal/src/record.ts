@@ -11,8 +11,8 @@
 // A record verifies on its own (its crc covers everything but the crc field) and
 // also names its predecessor, so a dropped or reordered record breaks the chain
 // even if every record is intact. Being self-verifying lets recovery look past a
-// damaged record and tell a torn tail (nothing valid after it) from damage in
-// the middle of the log (valid records follow it).
+// damaged record and tell a torn tail (no later write begins after it: every
+// batch starts with a Group record) from damage in the middle of the log.
 //
 // All integers are little endian; indexes and terms are u64 (JS numbers up to
 // 2^53 - 1), the vote is a full u64 bigint.
@@ -29,10 +29,12 @@ export const RecordType = {
   Entry: 3,
   HardState: 4,
   Snapshot: 5,
+  /** First record of every batch written with one write call: marks where a write began. */
+  Group: 6,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
-const MAX_TYPE = 5;
+const MAX_TYPE = 6;
 
 export function paddedSize(payloadLen: number): number {
   return (HEADER_SIZE + payloadLen + 7) & ~7;
@@ -95,7 +97,7 @@ export interface RawRecord {
 export type BadRecord =
   | { readonly kind: 'short' } // the file ends inside the record
   | { readonly kind: 'header' } // impossible type, reserved bits or length
-  | { readonly kind: 'checksum'; readonly end: number };
+  | { readonly kind: 'checksum'; readonly payloadEnd: number };
 
 /**
  * Parses one record at `off` (8-aligned) of `buf[0, end)`. Checks framing and the
@@ -120,8 +122,8 @@ export function parseRecord(buf: Uint8Array, off: number, end: number): RawRecor
   const next = payloadEnd + pad;
   if (next > end) return { kind: 'short' };
   const crc = readU32(buf, off);
-  if (crc32c(0, buf, off + 4, payloadEnd) !== crc) return { kind: 'checksum', end: next };
-  for (let i = payloadEnd; i < next; i++) if (buf[i] !== 0) return { kind: 'checksum', end: next };
+  if (crc32c(0, buf, off + 4, payloadEnd) !== crc) return { kind: 'checksum', payloadEnd };
+  for (let i = payloadEnd; i < next; i++) if (buf[i] !== 0) return { kind: 'checksum', payloadEnd };
   return {
     type: type as RecordType,
     crc,
@@ -137,17 +139,22 @@ export function isBad(r: RawRecord | BadRecord): r is BadRecord {
 }
 
 /**
- * True if any valid record starts at an 8-aligned offset in `(from, end)`.
- * Used after damage in the last segment: a torn write leaves nothing valid
- * behind it that was acknowledged, damage to older data does.
+ * Offset of the first valid record of type `type` at an 8-aligned offset in
+ * `(from, end)`, if any. After damage in the last segment, a later Group record
+ * proves that a write began after the damaged one had been synced: the damage
+ * is not a torn tail.
  */
-export function validRecordAfter(buf: Uint8Array, from: number, end: number): number | undefined {
+export function findRecordAfter(
+  buf: Uint8Array,
+  from: number,
+  end: number,
+  type: RecordType,
+): number | undefined {
   // Trailing zeros are preallocated space: skip them without probing.
   let last = end;
   while (last > from && buf[last - 1] === 0) last--;
   for (let off = from + 8; off + HEADER_SIZE <= last; off += 8) {
-    const type = buf[off + 12]!;
-    if (type === 0 || type > MAX_TYPE) continue;
+    if (buf[off + 12] !== type) continue;
     if (!isBad(parseRecord(buf, off, end))) return off;
   }
   return undefined;
@@ -165,8 +172,11 @@ export function looksTorn(buf: Uint8Array, off: number, end: number, bad: BadRec
   if (bad.kind === 'short') return true;
   // For a damaged header we cannot trust the length: the piece up to the next
   // sector boundary is all we can inspect.
+  // Padding is zero by design, so it is left out.
   const recEnd =
-    bad.kind === 'checksum' ? bad.end : Math.min(end, Math.max(off + HEADER_SIZE, nextSector(off)));
+    bad.kind === 'checksum'
+      ? bad.payloadEnd
+      : Math.min(end, Math.max(off + HEADER_SIZE, nextSector(off)));
   let p = off;
   while (p < recEnd) {
     const q = Math.min(recEnd, nextSector(p));

@@ -10,7 +10,7 @@ import {
   looksTorn,
   parseRecord,
   readU64,
-  validRecordAfter,
+  findRecordAfter,
   type RawRecord,
 } from './record';
 import { parseSegmentName, TMP_SUFFIX, type SegmentName } from './segment-name';
@@ -104,9 +104,9 @@ export async function scanSegments(
         if (zerosToEnd) break; // clean end: preallocated space follows
         if (off === 0) throw corrupt(file, off, 'segment has no valid header');
         if (!looksTorn(buf, off, size, r)) throw corrupt(file, off, `damaged record (${r.kind})`);
-        const later = validRecordAfter(buf, off, size);
+        const later = findRecordAfter(buf, off, size, RecordType.Group);
         if (later !== undefined) {
-          throw corrupt(file, off, `damaged record followed by a valid record at ${later}`);
+          throw corrupt(file, off, `damaged record followed by a later write at ${later}`);
         }
         let g = size;
         while (g > off && buf[g - 1] === 0) g--;
@@ -156,6 +156,9 @@ function apply(
   const p = r.payloadStart;
   const len = r.payloadEnd - p;
   switch (r.type) {
+    case RecordType.Group:
+      if (len !== 8) throw corrupt(file, off, 'bad group record');
+      return;
     case RecordType.Crc:
       if (len !== 8 || readU64(buf, p) !== seg.seq) {
         throw corrupt(file, off, 'crc record names another segment');

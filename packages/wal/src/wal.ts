@@ -493,15 +493,18 @@ export class Wal {
   }
 
   private encode(batch: readonly Op[]): Buffer {
-    let size = 0;
+    let size = paddedSize(8);
     for (const op of batch) {
       for (const e of op.entries) size += paddedSize(16 + e.data.length);
       if (op.hardState) size += paddedSize(24);
       if (op.snapshot) size += paddedSize(16);
     }
+    if (size === paddedSize(8)) return Buffer.alloc(0);
     const buf = Buffer.allocUnsafe(size);
-    let off = 0;
-    let crc = this.lastCrc;
+    // The group record tells recovery where this write began (see scan.ts).
+    writeU64(buf, HEADER_SIZE, size);
+    let crc = sealRecord(buf, 0, this.lastCrc, RecordType.Group, 8);
+    let off = paddedSize(8);
     for (const op of batch) {
       // Entries before the hard state: a commit index never becomes durable
       // ahead of the entries it covers.
