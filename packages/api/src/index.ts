@@ -130,5 +130,14 @@ export {
   FastKVClient,
 } from './range-response-codec';
 
+/**
+ * JSON exactly as etcd's HTTP gateway writes it: `etcdJson.<pkg>.<Message>.toJSON(msg)`
+ * uses the original .proto field names (`cluster_id`, `create_revision`,
+ * `raftTerm`), int64 as decimal strings, bytes as base64, enums by name, and
+ * omits default values. For input, the regular `<pkg>.<Message>.fromJSON`
+ * accepts both original and camel-cased names, as etcd's gateway does.
+ */
+export * as etcdJson from './etcd-json';
+
 /** The etcd API version these definitions match. */
 export const ETCD_API_VERSION = '3.6';
