@@ -297,7 +297,8 @@ export class WatchHub {
     for (const w of members) {
       // Canceled, or moved on, while the backend read was in flight.
       if (w.state !== 'unsynced') continue;
-      w.minRev = hi + 1;
+      // Never move backwards: the watcher may already be past this batch.
+      if (w.minRev <= hi) w.minRev = hi + 1;
       const evs = per.get(w);
       if (evs !== undefined) {
         const resp: WatchResponse = { watchId: w.id, events: evs, revision: hi };
