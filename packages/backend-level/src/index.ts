@@ -23,6 +23,9 @@ export type { LevelBackendRangeOptions } from './level-backend';
 /** Sizes reported by {@link LevelBackend.size}: bytes on disk and bytes in use. */
 export type { LevelBackendSize } from './level-backend';
 
+/** Counters returned by {@link LevelBackend.stats}. */
+export type { LevelBackendStats } from './level-backend';
+
 /** A snapshot from {@link LevelBackend.snapshot}: a KVSNAP01 byte stream and close(). */
 export type { LevelBackendSnapshot } from './level-backend';
 

@@ -103,6 +103,8 @@ export async function openLayout(path: string, tuning: LevelTuning): Promise<Ope
     }
   }
 
+  // Refuse a foreign directory before creating anything in it.
+  await checkOwnDirectory(path);
   const lock = newDb(join(path, LOCK_DIR), { writeBufferSize: 64 * 1024, cacheSize: 0 });
   try {
     await lock.open();
@@ -154,13 +156,11 @@ async function openActive(
   return { db, generation: dbGeneration(name) };
 }
 
-// No ACTIVE: a new directory, or one whose creation was interrupted. Anything
-// but our own leftovers means this is not a backend directory: refuse it.
-async function createFirst(
-  path: string,
-  tuning: LevelTuning,
-): Promise<{ db: Db; generation: number }> {
-  for (const entry of await readdir(path)) {
+// A directory with ACTIVE is ours; without it, it may only hold our leftovers.
+async function checkOwnDirectory(path: string): Promise<void> {
+  const entries = await readdir(path);
+  if (entries.includes(ACTIVE)) return;
+  for (const entry of entries) {
     if (entry !== LOCK_DIR && entry !== ACTIVE_TMP && !DB_NAME.test(entry)) {
       throw new BackendError(
         BackendErrorCode.OPEN_FAILED,
@@ -168,6 +168,14 @@ async function createFirst(
       );
     }
   }
+}
+
+// No ACTIVE: a new directory, or one whose creation was interrupted.
+async function createFirst(
+  path: string,
+  tuning: LevelTuning,
+): Promise<{ db: Db; generation: number }> {
+  await checkOwnDirectory(path);
   await removeLeftovers(path, undefined);
   const name = dbName(1);
   const db = newDb(join(path, name), tuning);

@@ -73,6 +73,16 @@ export interface LevelBackendSize {
   readonly inUse: number;
 }
 
+/** Counters of the write path, for metrics and tests. */
+export interface LevelBackendStats {
+  /** Writes buffered since the last commit started. */
+  readonly pendingWrites: number;
+  /** Writes of the commit in flight (0 when none is). */
+  readonly committingWrites: number;
+  /** Commits completed since open. */
+  readonly commits: number;
+}
+
 /** A consistent copy of the backend as a byte stream. */
 export interface LevelBackendSnapshot {
   chunks(): AsyncIterable<Uint8Array>;
@@ -123,6 +133,7 @@ export class LevelBackend {
   #queued: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #failure: BackendError | undefined;
+  #commits = 0;
 
   #restoring: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -172,6 +183,15 @@ export class LevelBackend {
   /** The directory this backend lives in. */
   get path(): string {
     return this.#path;
+  }
+
+  /** Counters of the write path. */
+  stats(): LevelBackendStats {
+    return {
+      pendingWrites: this.#pending.ops,
+      committingWrites: this.#committing?.ops ?? 0,
+      commits: this.#commits,
+    };
   }
 
   // ---- reads ----------------------------------------------------------------
@@ -379,6 +399,7 @@ export class LevelBackend {
       () => {
         this.#committing = undefined;
         this.#inflight = undefined;
+        this.#commits++;
       },
       (err: unknown) => {
         // The batch is all-or-nothing; keep its writes readable, refuse more.

@@ -81,5 +81,7 @@ export class LevelSnapshot {
     } finally {
       this.#store.release();
     }
+    // If a restore retired the store meanwhile, it closes now: let the caller see that done.
+    await this.#store.settled();
   }
 }

@@ -31,6 +31,11 @@ export class Store {
     if (this.#retired && this.#refs === 0) void this.close().catch(() => undefined);
   }
 
+  /** Resolves once a retired store has closed (at once if it is still live or in use). */
+  settled(): Promise<void> {
+    return this.#closed?.catch(() => undefined) ?? Promise.resolve();
+  }
+
   /** Close once unused; with removeDir, delete the directory afterwards. */
   retire(removeDir: boolean): void {
     this.#retired = true;

@@ -1,0 +1,178 @@
+import { readdirSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LevelBackend } from '../src/index';
+import { b, rejection, tempPaths, text } from './helpers';
+
+const path = tempPaths('write');
+
+async function* streamOf(chunks: readonly Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const c of chunks) yield c;
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const c of chunks) out.push(c);
+  return out;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('batched commits', () => {
+  it('commits when batchLimit writes are buffered, without waiting for the timer', async () => {
+    const backend = await LevelBackend.open(path(), { batchLimit: 10, batchInterval: 60_000 });
+    for (let i = 0; i < 9; i++) backend.put('key', b(`k${i}`), b('v'));
+    expect(backend.stats()).toEqual({ pendingWrites: 9, committingWrites: 0, commits: 0 });
+    backend.delete('key', b('k0'));
+    // The tenth write started the commit synchronously.
+    expect(backend.stats()).toEqual({ pendingWrites: 0, committingWrites: 10, commits: 0 });
+    backend.put('meta', b('next'), b('batch'));
+    await backend.commit();
+    expect(backend.stats()).toEqual({ pendingWrites: 0, committingWrites: 0, commits: 2 });
+    await backend.close();
+  });
+
+  it('commits batchInterval ms after the first buffered write', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const backend = await LevelBackend.open(path(), { batchInterval: 100 });
+    backend.put('key', b('a'), b('1'));
+    vi.advanceTimersByTime(60);
+    backend.put('key', b('b'), b('2'));
+    vi.advanceTimersByTime(39);
+    expect(backend.stats().pendingWrites).toBe(2);
+    vi.advanceTimersByTime(1);
+    expect(backend.stats()).toEqual({ pendingWrites: 0, committingWrites: 2, commits: 0 });
+    await backend.commit();
+    expect(backend.stats().commits).toBe(1);
+    // An explicit commit cancels the timer: nothing fires later.
+    backend.put('key', b('c'), b('3'));
+    await backend.commit();
+    vi.advanceTimersByTime(1000);
+    expect(backend.stats()).toEqual({ pendingWrites: 0, committingWrites: 0, commits: 2 });
+    await backend.close();
+  });
+
+  it('many concurrent commit() calls share commits and all resolve after their writes land', async () => {
+    const backend = await LevelBackend.open(path(), { batchInterval: 60_000 });
+    const commits: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) {
+      backend.put('key', b(`k${String(i).padStart(2, '0')}`), b(String(i)));
+      commits.push(backend.commit());
+    }
+    await Promise.all(commits);
+    // One in flight plus at most one queued behind it at any time.
+    expect(backend.stats().commits).toBeLessThanOrEqual(50);
+    expect(backend.stats().pendingWrites + backend.stats().committingWrites).toBe(0);
+    expect((await backend.range('key', b(''), undefined)).length).toBe(50);
+    await backend.close();
+  });
+});
+
+describe('snapshots and the commit in flight', () => {
+  it('a snapshot taken while a commit is in flight contains that commit and the pending writes', async () => {
+    const source = await LevelBackend.open(path(), { batchInterval: 60_000 });
+    for (let i = 0; i < 1000; i++)
+      source.put('key', b(`c${String(i).padStart(4, '0')}`), b('committing'));
+    const committing = source.commit();
+    source.put('key', b('p'), b('pending'));
+    source.delete('key', b('c0000'));
+    expect(source.stats().committingWrites).toBe(1000);
+    const snapshot = await source.snapshot();
+    source.put('key', b('after'), b('not in snapshot'));
+    await committing;
+    const chunks = await collect(snapshot.chunks());
+    await snapshot.close();
+    const target = await LevelBackend.open(path());
+    await target.restore(streamOf(chunks));
+    const keys = (await target.range('key', b(''), undefined)).map((e) => text(e.key));
+    expect(keys.length).toBe(1000);
+    expect(keys[0]).toBe('c0001');
+    expect(keys).toContain('p');
+    expect(keys).not.toContain('after');
+    await Promise.all([source.close(), target.close()]);
+  });
+});
+
+describe('restore', () => {
+  it('swaps databases while a snapshot of the old one is still being read', async () => {
+    const p = path();
+    const backend = await LevelBackend.open(p, { snapshotChunkSize: 1024 });
+    for (let i = 0; i < 2000; i++)
+      backend.put('key', b(`old${String(i).padStart(4, '0')}`), b('o'.repeat(20)));
+    await backend.commit();
+    const old = await backend.snapshot();
+    const oldStream = old.chunks()[Symbol.asyncIterator]();
+    const first = await oldStream.next();
+    expect(first.done).toBe(false);
+
+    const other = await LevelBackend.open(path());
+    other.put('lease', b('new'), b('n'));
+    const fresh = await other.snapshot();
+    await backend.restore(fresh.chunks());
+    await fresh.close();
+    await other.close();
+    expect(await backend.get('key', b('old0000'))).toBeUndefined();
+    expect(text(await backend.get('lease', b('new')))).toBe('n');
+    // The old database is retired but stays readable for its snapshot.
+    expect(readdirSync(p).sort()).toEqual(['ACTIVE', 'db-000001', 'db-000002', 'lock']);
+    const rest: Uint8Array[] = [first.value as Uint8Array];
+    for (let next = await oldStream.next(); next.done !== true; next = await oldStream.next())
+      rest.push(next.value);
+    await old.close();
+    expect(readdirSync(p).sort()).toEqual(['ACTIVE', 'db-000002', 'lock']);
+
+    const copy = await LevelBackend.open(path());
+    await copy.restore(streamOf(rest));
+    expect((await copy.range('key', b(''), undefined)).length).toBe(2000);
+    await copy.close();
+    await backend.close();
+
+    const reopened = await LevelBackend.open(p);
+    expect(text(await reopened.get('lease', b('new')))).toBe('n');
+    await reopened.close();
+  });
+
+  it('a rejected stream leaves no directory behind and discards nothing', async () => {
+    const p = path();
+    const backend = await LevelBackend.open(p);
+    backend.put('key', b('k'), b('v'));
+    const err = await rejection(backend.restore(streamOf([b('KVSNAP01'), new Uint8Array([1, 3])])));
+    expect(err.code).toBe('BACKEND_SNAPSHOT_CORRUPT');
+    expect(readdirSync(p).sort()).toEqual(['ACTIVE', 'db-000001', 'lock']);
+    expect(text(await backend.get('key', b('k')))).toBe('v');
+    const unknown = await rejection(backend.restore(streamOf([kvsnap('nobucket')])));
+    expect(unknown.message).toMatch(/unknown bucket/);
+    await backend.close();
+  });
+});
+
+describe('defragment', () => {
+  it('reclaims the space of deleted data and keeps the rest', async () => {
+    const backend = await LevelBackend.open(path(), { writeBufferSize: 256 * 1024 });
+    const value = new Uint8Array(2000).map((_, i) => (i * 7919) & 0xff);
+    for (let i = 0; i < 3000; i++) backend.put('key', b(`k${String(i).padStart(5, '0')}`), value);
+    await backend.commit();
+    for (let i = 0; i < 3000; i++)
+      if (i % 100 !== 0) backend.delete('key', b(`k${String(i).padStart(5, '0')}`));
+    const { before, after } = await backend.defragment();
+    expect(before.total).toBeGreaterThan(3000 * 2000 * 0.5);
+    expect(after.total).toBeLessThan(before.total / 4);
+    const left = await backend.range('key', b(''), undefined);
+    expect(left.length).toBe(30);
+    expect(left.every((e) => Buffer.compare(e.value, value) === 0)).toBe(true);
+    await backend.close();
+  });
+});
+
+// A valid one-record KVSNAP01 stream for `bucket`, checksummed independently of the package.
+function kvsnap(bucket: string): Uint8Array {
+  const body = [...b('KVSNAP01'), 0x01, bucket.length, ...b(bucket), 1, 0x6b, 1, 0x76];
+  let c = 0xffffffff;
+  for (const byte of body) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  c = ~c >>> 0;
+  return new Uint8Array([...body, 0xff, c >>> 24, (c >>> 16) & 0xff, (c >>> 8) & 0xff, c & 0xff]);
+}
