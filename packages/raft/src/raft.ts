@@ -210,6 +210,7 @@ export class Raft {
       }),
     );
     pr.sentEntries(ents.length, payloadsSize(ents));
+    pr.sentCommitTo(this.raftLog.committed);
     return true;
   }
 
@@ -234,6 +235,7 @@ export class Raft {
     const pr = this.trk.progress.get(to)!;
     // Never tell a follower to commit beyond what it is known to have.
     const commit = Math.min(pr.match, this.raftLog.committed);
+    pr.sentCommitTo(commit);
     this.send(makeMessage({ type: MessageType.MsgHeartbeat, to, commit, context: ctx }));
   }
 
@@ -617,7 +619,8 @@ export class Raft {
       case MessageType.MsgHeartbeatResp: {
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
-        if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
+        if (pr.match < this.raftLog.lastIndex() || pr.canBumpCommit(this.raftLog.committed))
+          this.sendAppend(m.from);
         if (this.readOnly.option !== 'safe' || m.context.length === 0) return;
         const acks = this.readOnly.recvAck(m.from, m.context);
         if (acks === undefined || this.trk.voteResult(acks) !== 'won') return;
@@ -725,6 +728,9 @@ export class Raft {
       if (this.maybeCommit()) {
         this.releasePendingReadIndexMessages();
         this.bcastAppend();
+      } else if (m.from !== this.id && pr.canBumpCommit(this.raftLog.committed)) {
+        // The commit index moved while this follower's append was in flight.
+        this.sendAppend(m.from);
       }
       if (m.from !== this.id) {
         // Flow control may have opened: send as much as allowed.

@@ -6,7 +6,7 @@ import { RawNode } from '../raw-node';
 import type { Ready } from '../raw-node';
 import { MemoryStorage } from '../storage';
 import type { ConfState, Entry, Message, NodeId, ReadState } from '../types';
-import { EntryType } from '../types';
+import { EntryType, MessageType } from '../types';
 import { seededRandom } from './rng';
 
 /** Per-node overrides of the Raft configuration. */
@@ -99,7 +99,7 @@ export class Cluster {
   restart(id: NodeId, overrides: NodeConfigOverrides = {}): void {
     const n = this.node(id);
     const snap = n.storage.snapshot();
-    const applied = snap.metadata.index;
+    const applied = overrides.applied ?? snap.metadata.index;
     const rawNode = new RawNode({
       electionTick: 10,
       heartbeatTick: 1,
@@ -142,7 +142,11 @@ export class Cluster {
     this.queue = [];
     let count = 0;
     for (const m of q) {
-      if (this.dropFilters.some((f) => f(m))) continue;
+      const dropped = this.dropFilters.some((f) => f(m));
+      // The transport reports snapshot delivery back to the sender, as an application must.
+      if (m.type === MessageType.MsgSnap)
+        this.nodes.get(m.from)?.rawNode.reportSnapshot(m.to, dropped ? 'failure' : 'finish');
+      if (dropped) continue;
       const n = this.nodes.get(m.to);
       if (n === undefined) continue;
       try {
@@ -211,6 +215,14 @@ export class Cluster {
     for (const n of this.nodes.values())
       if (n.rawNode.basicStatus().softState.role === 'Leader') return n.id;
     return undefined;
+  }
+
+  /** Takes a snapshot at the node's applied index and compacts its log up to it. */
+  compact(id: NodeId, data: Uint8Array = new Uint8Array()): void {
+    const n = this.node(id);
+    const applied = n.rawNode.basicStatus().applied;
+    n.storage.createSnapshot(applied, n.confState, data);
+    n.storage.compact(applied);
   }
 
   /** Data of the normal, non-empty entries a node applied, as strings. */

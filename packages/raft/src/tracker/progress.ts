@@ -13,6 +13,9 @@ export class Progress {
   pendingSnapshot = 0;
   recentActive = false;
   msgAppFlowPaused = false;
+  // The highest commit index we told this follower about, so we know when
+  // an otherwise empty append is worth sending just to advance its commit.
+  sentCommit = 0;
   inflights: Inflights;
   isLearner: boolean;
 
@@ -30,6 +33,7 @@ export class Progress {
     p.state = this.state;
     p.pendingSnapshot = this.pendingSnapshot;
     p.msgAppFlowPaused = this.msgAppFlowPaused;
+    p.sentCommit = this.sentCommit;
     return p;
   }
 
@@ -74,6 +78,16 @@ export class Progress {
       // One probe at a time; a heartbeat response unpauses.
       this.msgAppFlowPaused = true;
     }
+  }
+
+  /** Whether the follower has entries it could commit if told our commit index. */
+  canBumpCommit(committed: number): boolean {
+    return committed > this.sentCommit && this.sentCommit < this.next - 1;
+  }
+
+  /** Records that commit index `commit` was sent. */
+  sentCommitTo(commit: number): void {
+    if (commit > this.sentCommit) this.sentCommit = commit;
   }
 
   /** Records an acknowledged index; returns whether match advanced. */
