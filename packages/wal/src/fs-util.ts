@@ -26,6 +26,35 @@ export async function writeFully(
   }
 }
 
+function writev(fd: number, bufs: Uint8Array[], pos: number) {
+  return new Promise<number>((resolve, reject) => {
+    fs.writev(fd, bufs, pos, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Writes all of `bufs` back to back from `pos` with as few calls as the kernel allows. */
+export async function writevFully(fd: number, bufs: Uint8Array[], pos: number): Promise<number> {
+  let total = 0;
+  let list = bufs;
+  while (list.length > 0) {
+    const n = await writev(fd, list, pos);
+    if (n <= 0) throw new Error('writev wrote nothing');
+    pos += n;
+    total += n;
+    let skip = n;
+    const rest: Uint8Array[] = [];
+    for (const b of list) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    list = rest;
+  }
+  return total;
+}
+
 export function fdatasync(fd: number) {
   return new Promise<void>((resolve, reject) => {
     fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));

@@ -1,6 +1,7 @@
 // On-disk record framing. Every record is
 //
-//   0  u32 crc      CRC-32C of bytes [4, 16 + len): covers prevCrc, the header and the payload
+//   0  u32 crc      CRC-32C of the payload, continued over bytes [4, 16): so it
+//                   covers payload, prevCrc and the header fields
 //   4  u32 prevCrc  crc of the record before it in the log (the chain)
 //   8  u32 len      payload length
 //  12  u8  type     RecordType (0 is never valid, so preallocated zeros never parse)
@@ -13,6 +14,10 @@
 // even if every record is intact. Being self-verifying lets recovery look past a
 // damaged record and tell a torn tail (no later write begins after it: every
 // batch starts with a Group record) from damage in the middle of the log.
+//
+// The payload comes first in the checksum so that it can be computed when a
+// save is issued (overlapping the sync in flight); only the 12 header bytes
+// are checksummed when the record's place in the chain is known.
 //
 // All integers are little endian; indexes and terms are u64 (JS numbers up to
 // 2^53 - 1), the vote is a full u64 bigint.
@@ -58,9 +63,44 @@ function readU32(buf: Uint8Array, off: number): number {
 }
 
 /**
- * Writes the header of a record whose payload is already in place at
- * `off + HEADER_SIZE`, zeroes its padding, and returns the record's crc.
+ * First half of sealing: with the payload already at `off + HEADER_SIZE`,
+ * writes length, type and padding and parks the payload's CRC in the crc
+ * field. Returns the record's total size.
  */
+export function frameRecord(buf: Buffer, off: number, type: RecordType, len: number): number {
+  const total = paddedSize(len);
+  const end = off + HEADER_SIZE + len;
+  buf.writeUInt32LE(crc32c(0, buf, off + HEADER_SIZE, end), off);
+  buf.writeUInt32LE(len, off + 8);
+  buf[off + 12] = type;
+  buf[off + 13] = total - HEADER_SIZE - len;
+  buf[off + 14] = 0;
+  buf[off + 15] = 0;
+  if (total > HEADER_SIZE + len) buf.fill(0, end, off + total);
+  return total;
+}
+
+/**
+ * Second half: links the framed record at `off` to its predecessor and
+ * finishes its checksum. Returns the record's crc (the next one's prevCrc).
+ */
+export function chainRecord(buf: Buffer, off: number, prevCrc: number): number {
+  buf.writeUInt32LE(prevCrc, off + 4);
+  const crc = crc32c(buf.readUInt32LE(off), buf, off + 4, off + HEADER_SIZE);
+  buf.writeUInt32LE(crc, off);
+  return crc;
+}
+
+/** Chains every framed record in `buf[0, end)`; returns the last crc. */
+export function chainAll(buf: Buffer, end: number, prevCrc: number): number {
+  let crc = prevCrc;
+  for (let off = 0; off < end; off += paddedSize(buf.readUInt32LE(off + 8))) {
+    crc = chainRecord(buf, off, crc);
+  }
+  return crc;
+}
+
+/** Frames and chains in one go, for records written at once. */
 export function sealRecord(
   buf: Buffer,
   off: number,
@@ -68,18 +108,8 @@ export function sealRecord(
   type: RecordType,
   len: number,
 ): number {
-  const total = paddedSize(len);
-  const end = off + HEADER_SIZE + len;
-  buf.writeUInt32LE(prevCrc, off + 4);
-  buf.writeUInt32LE(len, off + 8);
-  buf[off + 12] = type;
-  buf[off + 13] = total - HEADER_SIZE - len;
-  buf[off + 14] = 0;
-  buf[off + 15] = 0;
-  if (off + total > end) buf.fill(0, end, off + total);
-  const crc = crc32c(0, buf, off + 4, end);
-  buf.writeUInt32LE(crc, off);
-  return crc;
+  frameRecord(buf, off, type, len);
+  return chainRecord(buf, off, prevCrc);
 }
 
 /** A record that parsed and whose own checksum matches. */
@@ -122,7 +152,11 @@ export function parseRecord(buf: Uint8Array, off: number, end: number): RawRecor
   const next = payloadEnd + pad;
   if (next > end) return { kind: 'short' };
   const crc = readU32(buf, off);
-  if (crc32c(0, buf, off + 4, payloadEnd) !== crc) return { kind: 'checksum', payloadEnd };
+  if (
+    crc32c(crc32c(0, buf, off + HEADER_SIZE, payloadEnd), buf, off + 4, off + HEADER_SIZE) !== crc
+  ) {
+    return { kind: 'checksum', payloadEnd };
+  }
   for (let i = payloadEnd; i < next; i++) if (buf[i] !== 0) return { kind: 'checksum', payloadEnd };
   return {
     type: type as RecordType,

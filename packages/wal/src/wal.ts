@@ -13,7 +13,15 @@ import { join } from 'node:path';
 import { WalError } from './errors';
 import * as io from './fs-util';
 import { acquireLock } from './lock';
-import { HEADER_SIZE, RecordType, paddedSize, sealRecord, writeU64 } from './record';
+import {
+  HEADER_SIZE,
+  RecordType,
+  chainAll,
+  frameRecord,
+  paddedSize,
+  sealRecord,
+  writeU64,
+} from './record';
 import { listSegments, scanSegments, type ScanResult } from './scan';
 import { TMP_SUFFIX, segmentName, type SegmentName } from './segment-name';
 import type { WalEntry, WalHardState, WalSnapshotMarker } from './types';
@@ -64,10 +72,13 @@ const PREALLOC_NAME = `next${TMP_SUFFIX}`;
 const ZEROS = Buffer.alloc(1024 * 1024);
 const MAX_U64 = (1n << 64n) - 1n;
 
+/** A queued save: its records framed (payload CRCs done), to be chained at flush. */
 interface Op {
+  readonly buf: Buffer | undefined;
+  /** Index of the last entry, or of the snapshot marker, the save carries. */
+  readonly lastEntry: number | undefined;
+  readonly snapshotIndex: number | undefined;
   readonly hardState: WalHardState | undefined;
-  readonly entries: readonly WalEntry[];
-  readonly snapshot: WalSnapshotMarker | undefined;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -335,8 +346,8 @@ export class Wal {
    * Appends `entries` (consecutive indexes; the first may be lower than the
    * last saved one, which overwrites the log from there on) and then
    * `hardState`. Resolves once both are durable. Saves issued while a sync is
-   * in flight share the next write and fdatasync. The entries' data must not
-   * be mutated until the promise settles.
+   * in flight share the next write and fdatasync. The data is copied (and
+   * checksummed) before save returns, so the caller may reuse its buffers.
    */
   async save(hardState: WalHardState | undefined, entries: readonly WalEntry[]): Promise<void> {
     this.checkUsable();
@@ -374,7 +385,12 @@ export class Wal {
     }
     if (entries.length > 0) this.acceptedIndex = next - 1;
     this.unread = undefined;
-    return this.enqueue(hardState, entries, undefined);
+    return this.enqueue(
+      frameSave(entries, hardState, undefined),
+      entries.length > 0 ? next - 1 : undefined,
+      undefined,
+      hardState,
+    );
   }
 
   /**
@@ -387,7 +403,7 @@ export class Wal {
     checkMarker(marker);
     if (marker.index > this.acceptedIndex) this.acceptedIndex = marker.index;
     this.unread = undefined;
-    return this.enqueue(undefined, [], marker);
+    return this.enqueue(frameSave([], undefined, marker), undefined, marker.index, undefined);
   }
 
   /**
@@ -441,12 +457,13 @@ export class Wal {
   }
 
   private enqueue(
+    buf: Buffer | undefined,
+    lastEntry: number | undefined,
+    snapshotIndex: number | undefined,
     hardState: WalHardState | undefined,
-    entries: readonly WalEntry[],
-    snapshot: WalSnapshotMarker | undefined,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ hardState, entries, snapshot, resolve, reject });
+      this.queue.push({ buf, lastEntry, snapshotIndex, hardState, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         this.idle = new Promise<void>((r) => (this.markIdle = r));
@@ -465,12 +482,12 @@ export class Wal {
         continue;
       }
       try {
-        const buf = this.encode(batch);
-        if (buf.length > 0) {
-          await io.writeFully(this.fd, buf, 0, buf.length, this.offset);
-          this.offset += buf.length;
+        const bufs = this.chain(batch);
+        if (bufs.length > 0) {
+          const n = await io.writevFully(this.fd, bufs, this.offset);
+          this.offset += n;
           this.counters.writes++;
-          this.counters.bytes += buf.length;
+          this.counters.bytes += n;
           if (this.offset >= this.opts.segmentSize) await this.cut();
           else if (this.opts.sync) {
             await io.fdatasync(this.fd);
@@ -492,47 +509,32 @@ export class Wal {
     this.markIdle();
   }
 
-  private encode(batch: readonly Op[]): Buffer {
-    let size = paddedSize(8);
-    for (const op of batch) {
-      for (const e of op.entries) size += paddedSize(16 + e.data.length);
-      if (op.hardState) size += paddedSize(24);
-      if (op.snapshot) size += paddedSize(16);
-    }
-    if (size === paddedSize(8)) return Buffer.alloc(0);
-    const buf = Buffer.allocUnsafe(size);
+  /**
+   * Links the batch's records into the checksum chain behind a Group record;
+   * returns the buffers to write (none if the batch holds no records).
+   */
+  private chain(batch: readonly Op[]): Buffer[] {
+    let size = 0;
+    for (const op of batch) if (op.buf) size += op.buf.length;
+    if (size === 0) return [];
+    const group = Buffer.alloc(paddedSize(8));
     // The group record tells recovery where this write began (see scan.ts).
-    writeU64(buf, HEADER_SIZE, size);
-    let crc = sealRecord(buf, 0, this.lastCrc, RecordType.Group, 8);
-    let off = paddedSize(8);
+    writeU64(group, HEADER_SIZE, group.length + size);
+    let crc = sealRecord(group, 0, this.lastCrc, RecordType.Group, 8);
+    const out: Buffer[] = [group];
     for (const op of batch) {
-      // Entries before the hard state: a commit index never becomes durable
-      // ahead of the entries it covers.
-      for (const e of op.entries) {
-        const p = off + HEADER_SIZE;
-        writeU64(buf, p, e.index);
-        writeU64(buf, p + 8, e.term);
-        buf.set(e.data, p + 16);
-        crc = sealRecord(buf, off, crc, RecordType.Entry, 16 + e.data.length);
-        off += paddedSize(16 + e.data.length);
-        this.lastIndex = e.index;
+      if (op.buf) {
+        crc = chainAll(op.buf, op.buf.length, crc);
+        out.push(op.buf);
       }
-      if (op.hardState) {
-        off = putHardState(buf, off, op.hardState);
-        crc = sealRecord(buf, off - paddedSize(24), crc, RecordType.HardState, 24);
-        this.hardState = op.hardState;
-      }
-      if (op.snapshot) {
-        const p = off + HEADER_SIZE;
-        writeU64(buf, p, op.snapshot.index);
-        writeU64(buf, p + 8, op.snapshot.term);
-        crc = sealRecord(buf, off, crc, RecordType.Snapshot, 16);
-        off += paddedSize(16);
-        if (op.snapshot.index > this.lastIndex) this.lastIndex = op.snapshot.index;
+      if (op.lastEntry !== undefined) this.lastIndex = op.lastEntry;
+      if (op.hardState) this.hardState = op.hardState;
+      if (op.snapshotIndex !== undefined && op.snapshotIndex > this.lastIndex) {
+        this.lastIndex = op.snapshotIndex;
       }
     }
     this.lastCrc = crc;
-    return buf;
+    return out;
   }
 
   /** Closes the full segment and continues in a fresh one. */
@@ -597,6 +599,41 @@ async function preallocate(path: string, opts: Resolved): Promise<number> {
     await io.close(fd).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Frames a save's records into one buffer: entries first, then the hard state,
+ * so that a commit index never becomes durable ahead of the entries it covers.
+ */
+function frameSave(
+  entries: readonly WalEntry[],
+  hardState: WalHardState | undefined,
+  snapshot: WalSnapshotMarker | undefined,
+): Buffer | undefined {
+  let size = 0;
+  for (const e of entries) size += paddedSize(16 + e.data.length);
+  if (hardState) size += paddedSize(24);
+  if (snapshot) size += paddedSize(16);
+  if (size === 0) return undefined;
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const e of entries) {
+    const p = off + HEADER_SIZE;
+    writeU64(buf, p, e.index);
+    writeU64(buf, p + 8, e.term);
+    buf.set(e.data, p + 16);
+    off += frameRecord(buf, off, RecordType.Entry, 16 + e.data.length);
+  }
+  if (hardState) {
+    putHardState(buf, off, hardState);
+    off += frameRecord(buf, off, RecordType.HardState, 24);
+  }
+  if (snapshot) {
+    writeU64(buf, off + HEADER_SIZE, snapshot.index);
+    writeU64(buf, off + HEADER_SIZE + 8, snapshot.term);
+    off += frameRecord(buf, off, RecordType.Snapshot, 16);
+  }
+  return buf;
 }
 
 function putHardState(buf: Buffer, off: number, hs: WalHardState): number {
