@@ -212,10 +212,34 @@ export class LevelBackend {
     const id = bucketId(bucket);
     this.#checkReadable();
     const out: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(keys.length);
+    // Buffered keys are answered here; the rest in one native getMany, which
+    // measured several times faster than a getSync per key (README).
+    const missing: number[] = [];
+    const stored: Buffer[] = [];
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i];
       checkBytes('key', key);
-      out[i] = this.#getOne(id, key);
+      const buffered = this.#pending.lookup(id, key) ?? this.#committing?.lookup(id, key);
+      if (buffered !== undefined) {
+        out[i] = buffered.value;
+      } else {
+        missing.push(i);
+        stored.push(storedKey(id, key));
+      }
+    }
+    if (missing.length === 0) return out;
+    if (missing.length === 1) {
+      out[missing[0]!] = this.#store.db.getSync(stored[0]!);
+      return out;
+    }
+    const store = this.#store;
+    const found = store.db.getMany(stored);
+    store.acquire();
+    try {
+      const values = await found;
+      for (let j = 0; j < missing.length; j++) out[missing[j]!] = values[j];
+    } finally {
+      store.release();
     }
     return out;
   }
