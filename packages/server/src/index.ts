@@ -1,4 +1,11 @@
 /**
- * @kv/server — public entry point. This package is an empty shell for now; see README.md.
+ * @kv/server — the composed etcd-compatible server. `startServer(config)`
+ * starts a member in-process; the `kv-server` command does the same from
+ * etcd's flags.
+ *
+ * @packageDocumentation
  */
-export const packageName = '@kv/server';
+export { startServer } from './start-server';
+export type { ServerHandle, StartOptions } from './start-server';
+export { parseArgs, defaultConfig, usage, ConfigError, FLAGS } from './config';
+export type { ServerConfig, ParsedArgs } from './config';

@@ -1,0 +1,100 @@
+/**
+ * The client port serves gRPC and plain HTTP (gateway, health, metrics) on
+ * the same address, as etcd does: each accepted connection is routed by its
+ * first bytes — the HTTP/2 connection preface goes to grpc-js (through its
+ * connection injector), anything else to a Node HTTP/1.1 server. With TLS,
+ * the TLS handshake comes first and ALPN decides.
+ */
+import type http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { Server as GrpcServer, ConnectionInjector } from '@grpc/grpc-js';
+import { ServerCredentials } from '@grpc/grpc-js';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export interface ClientListener {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface ClientListenerOptions {
+  readonly url: string;
+  readonly grpc: GrpcServer;
+  readonly http: http.Server;
+  readonly tls?: tls.TlsOptions;
+}
+
+/** Hostnames we bind as loopback addresses. */
+export function bindHost(hostname: string): string {
+  if (hostname === 'localhost') return '127.0.0.1';
+  return hostname.replace(/^\[(.*)\]$/, '$1');
+}
+
+export async function listenClient(options: ClientListenerOptions): Promise<ClientListener> {
+  const url = new URL(options.url);
+  const injector: ConnectionInjector = options.grpc.createConnectionInjector(
+    ServerCredentials.createInsecure(),
+  );
+  const sockets = new Set<Duplex>();
+  const route = (socket: Duplex & { unshift(chunk: Buffer): void }): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('readable', () => {
+      const head = (socket as net.Socket).read(
+        Math.min(H2_PREFACE.length, (socket as net.Socket).readableLength),
+      ) as Buffer | null;
+      if (head === null) {
+        // Not enough yet (or closed): wait for more.
+        socket.once('readable', () => route(socket));
+        return;
+      }
+      socket.unshift(head);
+      const isH2 =
+        head.length >= 3 &&
+        head
+          .subarray(0, Math.min(head.length, H2_PREFACE.length))
+          .equals(H2_PREFACE.subarray(0, Math.min(head.length, H2_PREFACE.length)));
+      if (isH2) injector.injectConnection(socket);
+      else options.http.emit('connection', socket);
+    });
+  };
+  const secure = url.protocol === 'https:' && options.tls !== undefined;
+  const server = secure
+    ? tls.createServer({ ...options.tls, ALPNProtocols: ['h2', 'http/1.1'] }, (socket) => {
+        if (socket.alpnProtocol === 'h2') {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          injector.injectConnection(socket);
+        } else {
+          route(socket);
+        }
+      })
+    : net.createServer((socket) => {
+        socket.setNoDelay(true);
+        route(socket);
+      });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(url.port || (secure ? 443 : 80)), bindHost(url.hostname), () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    url: options.url,
+    port,
+    close: async () => {
+      injector.drain(0);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      injector.destroy();
+    },
+  };
+}

@@ -1,0 +1,308 @@
+/**
+ * startServer: turns a ServerConfig into running objects — backend, WAL,
+ * peer transport, EtcdServer, gRPC services, client and metrics listeners —
+ * and returns a handle. No business logic lives here.
+ */
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { Server as GrpcServer } from '@grpc/grpc-js';
+import { LevelBackend } from '@kv/backend-level';
+import {
+  EtcdServer,
+  MetricsRegistry,
+  PeerTransport,
+  WalMemberStorage,
+  computeClusterId,
+  computeMemberId,
+  exponentialBuckets,
+  formatId,
+  memberPaths,
+  parseInitialCluster,
+  registerEtcdServices,
+  systemClock,
+} from '@kv/kvserver';
+import type { Logger, Member, MemberStorage } from '@kv/kvserver';
+import { listenClient } from './client-listener';
+import type { ClientListener } from './client-listener';
+import { ConfigError, defaultConfig } from './config';
+import type { ServerConfig } from './config';
+import { opsHandler } from './http-endpoints';
+import { createLogger } from './logger';
+
+/** A running member. */
+export interface ServerHandle {
+  readonly name: string;
+  readonly memberId: string;
+  readonly clusterId: string;
+  /** Client URLs actually listened on (ports resolved). */
+  readonly clientUrls: readonly string[];
+  readonly peerUrls: readonly string[];
+  readonly etcd: EtcdServer;
+  readonly metrics: MetricsRegistry;
+  /** Stops accepting, fails in-flight requests cleanly, flushes and closes storage. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Logger (pino-compatible); defaults to JSON logs on stderr at config.logLevel. */
+  readonly logger?: Logger;
+}
+
+function resolveId(
+  initial: Map<string, string[]>,
+  name: string,
+  token: string,
+): { members: Member[]; self: Member } {
+  const members: Member[] = [...initial].map(([n, urls]) => ({
+    id: computeMemberId(urls, token),
+    name: n,
+    peerURLs: urls,
+    clientURLs: [],
+    isLearner: false,
+  }));
+  const self = members.find((m) => m.name === name);
+  if (self === undefined) {
+    throw new ConfigError(
+      `couldn't find local name "${name}" in the initial cluster configuration`,
+    );
+  }
+  return { members, self };
+}
+
+async function ensureDataDir(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.access(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new ConfigError(`cannot access data directory: ${dir}: ${(err as Error).message}`);
+  }
+}
+
+/** Starts one member from a (partial) configuration; missing fields take etcd's defaults. */
+export async function startServer(
+  partial: Partial<ServerConfig> = {},
+  options: StartOptions = {},
+): Promise<ServerHandle> {
+  const config: ServerConfig = { ...defaultConfig(), ...partial };
+  if (config.dataDir === '') config.dataDir = `${config.name}.etcd`;
+  if (config.initialCluster === '') {
+    config.initialCluster = config.initialAdvertisePeerUrls
+      .map((u) => `${config.name}=${u}`)
+      .join(',');
+  }
+  const logger = options.logger ?? createLogger(config.logLevel);
+  let initial: Map<string, string[]>;
+  try {
+    initial = parseInitialCluster(config.initialCluster);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const { members, self } = resolveId(initial, config.name, config.initialClusterToken);
+  const clusterId = computeClusterId(members.map((m) => m.id));
+  const dataDir = path.resolve(config.dataDir);
+  await ensureDataDir(dataDir);
+  const paths = memberPaths(
+    dataDir,
+    config.walDir === '' ? undefined : path.resolve(config.walDir),
+  );
+  const metadata = Buffer.from(
+    JSON.stringify({ memberId: formatId(self.id), clusterId: formatId(clusterId) }),
+  );
+
+  await fs.mkdir(path.dirname(paths.backendDir), { recursive: true, mode: 0o700 });
+  const backend = await LevelBackend.open(paths.backendDir);
+  let memberStorage: MemberStorage;
+  let boot;
+  try {
+    const opened = await WalMemberStorage.open({
+      walDir: paths.walDir,
+      snapDir: paths.snapDir,
+      metadata,
+      sync: !config.unsafeNoFsync,
+    });
+    memberStorage = opened.storage;
+    boot = opened.boot;
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+
+  const metrics = new MetricsRegistry();
+  const fsyncSeconds = metrics.histogram(
+    'etcd_disk_wal_fsync_duration_seconds',
+    'The latency distributions of fsync called by WAL.',
+    exponentialBuckets(0.001, 2, 14),
+  );
+  const timedStorage: MemberStorage = {
+    save: async (hs, entries) => {
+      const start = performance.now();
+      await memberStorage.save(hs, entries);
+      fsyncSeconds.observe((performance.now() - start) / 1000);
+    },
+    saveSnapshot: (s) => memberStorage.saveSnapshot(s),
+    releaseTo: (i) => memberStorage.releaseTo(i),
+    close: () => memberStorage.close(),
+  };
+
+  const transports: PeerTransport[] = [];
+  const etcd = await EtcdServer.start({
+    name: config.name,
+    memberId: self.id,
+    clusterId,
+    initialMembers: members,
+    initialClusterState: config.initialClusterState,
+    clientURLs: config.advertiseClientUrls,
+    backend,
+    memberStorage: timedStorage,
+    boot,
+    createTransport: (handler, snapshotSource) => {
+      const t = new PeerTransport({
+        clusterId,
+        memberId: self.id,
+        handler,
+        snapshotSource,
+        clock: systemClock,
+      });
+      transports.push(t);
+      return t;
+    },
+    clock: systemClock,
+    random: Math.random,
+    heartbeatMs: config.heartbeatInterval,
+    electionMs: config.electionTimeout,
+    snapshotCount: config.snapshotCount,
+    maxRequestBytes: config.maxRequestBytes,
+    maxTxnOps: config.maxTxnOps,
+    ...(config.quotaBackendBytes > 0 ? { quotaBackendBytes: config.quotaBackendBytes } : {}),
+    preVote: config.preVote,
+    onFatal: (err) => logger.error({ err }, 'member stopped on a fatal error'),
+  });
+  const peerListen = await Promise.all(config.listenPeerUrls.map((u) => transports[0]!.listen(u)));
+  registerServerMetrics(metrics, etcd, backend);
+
+  const grpc = new GrpcServer({
+    'grpc.max_receive_message_length': config.maxRequestBytes + 512 * 1024,
+    'grpc.max_send_message_length': 2 ** 31 - 1,
+    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
+    'grpc.keepalive_timeout_ms': 20 * 1000,
+  });
+  registerEtcdServices(grpc, etcd, { logger, metrics, clock: systemClock });
+
+  const ops = opsHandler({ server: () => etcd, metrics });
+  const httpServer = http.createServer((req, res) => {
+    if (ops(req, res)) return;
+    res.statusCode = 404;
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.end('404 page not found\n');
+  });
+  const listeners: ClientListener[] = [];
+  try {
+    for (const url of config.listenClientUrls) {
+      listeners.push(await listenClient({ url, grpc, http: httpServer }));
+    }
+    for (const url of config.listenMetricsUrls) {
+      listeners.push(await listenClient({ url, grpc, http: httpServer }));
+    }
+  } catch (err) {
+    for (const l of listeners) await l.close();
+    await etcd.stop();
+    throw new ConfigError(`cannot listen for client traffic: ${(err as Error).message}`);
+  }
+  const clientUrls = listeners.slice(0, config.listenClientUrls.length).map((l) => {
+    const u = new URL(l.url);
+    u.port = String(l.port);
+    return `${u.protocol}//${u.host}`;
+  });
+  logger.info(
+    {
+      name: config.name,
+      'member-id': formatId(self.id),
+      'cluster-id': formatId(clusterId),
+      'data-dir': dataDir,
+      'listen-client-urls': clientUrls,
+      'listen-peer-urls': config.listenPeerUrls,
+      'peer-ports': peerListen.map((p) => p.port),
+    },
+    'ready to serve client requests',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    name: config.name,
+    memberId: formatId(self.id),
+    clusterId: formatId(clusterId),
+    clientUrls,
+    peerUrls: config.listenPeerUrls,
+    etcd,
+    metrics,
+    close: () => {
+      closing ??= (async () => {
+        await Promise.all(listeners.map((l) => l.close()));
+        grpc.forceShutdown();
+        await etcd.stop();
+        httpServer.close();
+        logger.info({ name: config.name }, 'stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function registerServerMetrics(
+  metrics: MetricsRegistry,
+  etcd: EtcdServer,
+  backend: LevelBackend,
+): void {
+  metrics
+    .gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.')
+    .set(() => (etcd.leader !== 0n ? 1 : 0));
+  metrics
+    .gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.')
+    .set(() => (etcd.isLeader ? 1 : 0));
+  metrics
+    .gauge('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.')
+    .set(() => etcd.counters.leaderChanges);
+  metrics
+    .gauge(
+      'etcd_server_proposals_committed_total',
+      'The total number of consensus proposals committed.',
+    )
+    .set(() => etcd.counters.proposalsCommitted);
+  metrics
+    .gauge(
+      'etcd_server_proposals_applied_total',
+      'The total number of consensus proposals applied.',
+    )
+    .set(() => etcd.counters.proposalsApplied);
+  metrics
+    .gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.')
+    .set(() => etcd.counters.proposalsPending);
+  metrics
+    .gauge('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.')
+    .set(() => etcd.counters.proposalsFailed);
+  let sizes = { total: 0, inUse: 0 };
+  const refresh = (): void => {
+    backend.size().then(
+      (s) => {
+        sizes = { total: s.total, inUse: s.inUse };
+      },
+      () => undefined,
+    );
+  };
+  refresh();
+  const t = setInterval(refresh, 5000);
+  t.unref();
+  metrics
+    .gauge(
+      'etcd_mvcc_db_total_size_in_bytes',
+      'Total size of the underlying database physically allocated in bytes.',
+    )
+    .set(() => sizes.total);
+  metrics
+    .gauge(
+      'etcd_mvcc_db_total_size_in_use_in_bytes',
+      'Total size of the underlying database logically in use in bytes.',
+    )
+    .set(() => sizes.inUse);
+}
