@@ -168,6 +168,10 @@ export class SnapshotStore {
   }
 
   private async purge(): Promise<void> {
+    // Leftovers of saves interrupted by a crash (the store has one writer).
+    for (const name of await fs.readdir(this.dir)) {
+      if (name.endsWith('.snap.tmp')) await fs.rm(join(this.dir, name), { force: true });
+    }
     const all = await this.named();
     const doomed = all.slice(0, Math.max(0, all.length - this.keep));
     for (const m of doomed) await fs.rm(join(this.dir, m.name), { force: true });

@@ -74,7 +74,9 @@ describe('SnapshotStore', () => {
   it('purges beyond keep', async () => {
     const dir = await tempDir();
     const store = new SnapshotStore(dir, { keep: 2 });
+    await fs.writeFile(join(dir, '0000000000000001-0000000000000063.snap.tmp'), 'torn'); // crash leftover
     for (const i of [1, 2, 3, 4]) await store.save(snap(i * 10, 1, 10));
+    expect((await fs.readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(await store.list()).toEqual([
       { index: 30, term: 1 },
       { index: 40, term: 1 },

@@ -267,6 +267,18 @@ describe('Wal group commit', () => {
     expect(got.hardState?.commit).toBe(63);
   });
 
+  it('syncs before resolving each save of a lone saver', async () => {
+    const dir = await tempDir();
+    const w = await track(Wal.create(dir, META));
+    for (let i = 1; i <= 20; i++) {
+      await w.save({ term: 1, vote: 1n, commit: i - 1 }, entries(i, i));
+      expect(w.stats).toMatchObject({ writes: i, syncs: i });
+    }
+    // Nothing to write: no write, no sync.
+    await w.save(undefined, []);
+    expect(w.stats).toMatchObject({ writes: 20, syncs: 20 });
+  });
+
   it('close waits for queued saves', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META);
