@@ -1,0 +1,362 @@
+// Side-by-side runner: for each cluster size and each workload row, starts a
+// fresh cluster of each server kind in turn (alternating which goes first),
+// runs the row against it, records the members' CPU seconds and peak RSS,
+// stops it, and prints one table with the ratio ours/etcd per row.
+//
+//   node --conditions=@kv/source --import tsx tools/benchmark/src/compare.ts \
+//     [--servers etcd,kv] [--members 1,3] [--duration 5s] [--rows put-1,put-100] \
+//     [--json-out results.jsonl] [--quick]
+
+import { appendFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs, parseDuration, UsageError } from './options';
+import type { BenchOptions } from './options';
+import { runBenchmark } from './run';
+import type { BenchResult } from './run';
+import { startServer } from './servers';
+import type { ServerFlags, ServerKind, StartServerOptions } from './servers';
+import { withTimeout } from './shard';
+
+/** One workload of the comparison: a load-generator command line without endpoints or duration. */
+export interface CompareRow {
+  name: string;
+  description: string;
+  args: readonly string[];
+}
+
+// Keys of 8 bytes and values of 256 bytes, as in etcd's performance docs.
+const KV = ['--key-size', '8', '--val-size', '256'];
+
+/** The rows issue 12 asks for. */
+export const STANDARD_ROWS: readonly CompareRow[] = [
+  {
+    name: 'put-1',
+    description: 'put, 1 client',
+    args: ['put', '--clients', '1', '--conns', '1', '--key-space', '100000', ...KV],
+  },
+  {
+    name: 'put-100',
+    description: 'put, 100 clients / 10 conns',
+    args: ['put', '--clients', '100', '--conns', '10', '--key-space', '100000', ...KV],
+  },
+  {
+    name: 'range-l-100',
+    description: 'linearizable point read, 100 clients',
+    args: ['range', '--consistency', 'l', '--clients', '100', '--conns', '10', '--preload', ...KV],
+  },
+  {
+    name: 'range-s-100',
+    description: 'serializable point read, 100 clients',
+    args: ['range', '--consistency', 's', '--clients', '100', '--conns', '10', '--preload', ...KV],
+  },
+  {
+    name: 'range-1000',
+    description: 'range of 1,000 keys (prefix, limit 1000), 10 clients',
+    args: [
+      'range',
+      '--prefix',
+      '--limit',
+      '1000',
+      '--key-prefix',
+      'r/',
+      '--key-space',
+      '1000',
+      '--preload',
+      '--clients',
+      '10',
+      '--conns',
+      '2',
+      ...KV,
+    ],
+  },
+  {
+    name: 'txn-put',
+    description: 'txn with 1 put, 100 clients',
+    args: ['txn-put', '--clients', '100', '--conns', '10', '--key-space', '100000', ...KV],
+  },
+  {
+    name: 'watch-fanout',
+    description: 'watch: 100 watchers on 10 streams, 10 writers (events/s)',
+    args: [
+      'watch',
+      '--watchers',
+      '100',
+      '--streams',
+      '10',
+      '--clients',
+      '10',
+      '--conns',
+      '10',
+      '--key-prefix',
+      'w/',
+      '--key-space',
+      '1000',
+      ...KV,
+    ],
+  },
+];
+
+/** Settings of one comparison. */
+export interface CompareOptions {
+  servers: ServerKind[];
+  members: (1 | 3)[];
+  durationMs: number;
+  rows: readonly CompareRow[];
+  /** Extra flags for every member of every server, in etcd's names. */
+  flags: ServerFlags;
+  /** Per-kind overrides of how members start (tests, alternative builds). */
+  start?: Partial<Record<ServerKind, StartServerOptions>>;
+  /** Appends each measurement as a JSON line here. */
+  jsonOut?: string;
+  /** Called after each measurement (progress output). */
+  onMeasurement?: (m: Measurement) => void;
+}
+
+/** One row measured against one server. */
+export interface Measurement {
+  row: string;
+  members: 1 | 3;
+  server: ServerKind;
+  result: BenchResult | undefined;
+  /** Why the row produced no result. */
+  failure: string | undefined;
+  /** CPU seconds of all members during the row (setup included). */
+  serverCpuSeconds: number;
+  /** Highest peak RSS among the members, bytes. */
+  serverPeakRssBytes: number;
+  /** CPU seconds of the load generator itself during the row. */
+  generatorCpuSeconds: number;
+}
+
+function rowOptions(
+  row: CompareRow,
+  endpoints: readonly string[],
+  durationMs: number,
+): BenchOptions {
+  const o = parseArgs([...row.args, '--duration', `${durationMs}ms`]);
+  o.endpoints = [...endpoints];
+  return o;
+}
+
+/** Measures one row against a freshly started cluster. */
+export async function measureRow(
+  row: CompareRow,
+  server: ServerKind,
+  members: 1 | 3,
+  o: Pick<CompareOptions, 'durationMs' | 'flags' | 'start'>,
+): Promise<Measurement> {
+  let cluster;
+  try {
+    cluster = await startServer(server, members, o.flags, o.start?.[server] ?? {});
+  } catch (err) {
+    return {
+      row: row.name,
+      members,
+      server,
+      result: undefined,
+      failure: `start failed: ${err instanceof Error ? err.message : String(err)}`,
+      serverCpuSeconds: 0,
+      serverPeakRssBytes: 0,
+      generatorCpuSeconds: 0,
+    };
+  }
+  const before = cluster.usage();
+  const genBefore = process.cpuUsage();
+  let result: BenchResult | undefined;
+  let failure: string | undefined;
+  try {
+    const opts = rowOptions(row, cluster.endpoints, o.durationMs);
+    // Bounded: the row's duration, its drain grace, and time for preload/setup.
+    result = await withTimeout(
+      runBenchmark(opts),
+      o.durationMs + 2 * opts.drainTimeoutMs + 60_000,
+      `running ${row.name}`,
+    );
+  } catch (err) {
+    failure = err instanceof Error ? err.message : String(err);
+  }
+  const gen = process.cpuUsage(genBefore);
+  let after = before;
+  try {
+    after = cluster.usage();
+  } catch (err) {
+    failure ??= `member died: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  await cluster.stop();
+  return {
+    row: row.name,
+    members,
+    server,
+    result,
+    failure,
+    serverCpuSeconds: after.reduce((s, u, i) => s + u.cpuSeconds - (before[i]?.cpuSeconds ?? 0), 0),
+    serverPeakRssBytes: Math.max(0, ...after.map((u) => u.peakRssBytes)),
+    generatorCpuSeconds: (gen.user + gen.system) / 1e6,
+  };
+}
+
+/** Runs every row against every server and cluster size; servers alternate order per row. */
+export async function runCompare(o: CompareOptions): Promise<Measurement[]> {
+  const out: Measurement[] = [];
+  let flip = false;
+  for (const members of o.members) {
+    for (const row of o.rows) {
+      // Alternating who goes first spreads slow drifts of a noisy machine.
+      const order = flip ? [...o.servers].reverse() : o.servers;
+      flip = !flip;
+      for (const server of order) {
+        const m = await measureRow(row, server, members, o);
+        out.push(m);
+        if (o.jsonOut !== undefined) appendFileSync(o.jsonOut, `${JSON.stringify(m)}\n`);
+        o.onMeasurement?.(m);
+      }
+    }
+  }
+  return out;
+}
+
+function fmt(v: number, digits = 0): string {
+  return v.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+function ms(v: number): string {
+  return v < 10 ? v.toFixed(2) : v.toFixed(1);
+}
+
+/** A Markdown table of the measurements, with ours/etcd ratios when both ran. */
+export function formatTable(ms_: readonly Measurement[]): string {
+  const head =
+    '| members | row | server | throughput /s | p50 ms | p99 ms | p99.9 ms | errors | server CPU s | server peak RSS MB | generator CPU s |';
+  const sep = '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|';
+  const lines = [head, sep];
+  const key = (m: Measurement): string => `${m.members}/${m.row}`;
+  const groups = new Map<string, Measurement[]>();
+  for (const m of ms_) groups.set(key(m), [...(groups.get(key(m)) ?? []), m]);
+  for (const group of groups.values()) {
+    for (const m of group) {
+      const r = m.result;
+      lines.push(
+        r
+          ? `| ${m.members} | ${m.row} | ${m.server} | ${fmt(r.throughput)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.p999)} | ${r.errorCount} | ${fmt(m.serverCpuSeconds, 2)} | ${fmt(m.serverPeakRssBytes / 2 ** 20, 1)} | ${fmt(m.generatorCpuSeconds, 2)} |`
+          : `| ${m.members} | ${m.row} | ${m.server} | failed: ${(m.failure ?? '').split('\n')[0]} | | | | | | | |`,
+      );
+    }
+    const etcd = group.find((m) => m.server === 'etcd')?.result;
+    const kvM = group.find((m) => m.server === 'kv');
+    const etcdM = group.find((m) => m.server === 'etcd');
+    if (etcd && kvM?.result && etcdM) {
+      const kv = kvM.result;
+      const ratio = (a: number, b: number): string => (b > 0 ? `×${(a / b).toFixed(2)}` : 'n/a');
+      lines.push(
+        `| ${kvM.members} | ${kvM.row} | ours/etcd | ${ratio(kv.throughput, etcd.throughput)} | ${ratio(kv.latencyMs.p50, etcd.latencyMs.p50)} | ${ratio(kv.latencyMs.p99, etcd.latencyMs.p99)} | ${ratio(kv.latencyMs.p999, etcd.latencyMs.p999)} | | ${ratio(kvM.serverCpuSeconds, etcdM.serverCpuSeconds)} | ${ratio(kvM.serverPeakRssBytes, etcdM.serverPeakRssBytes)} | |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Parses the compare runner's command line. */
+export function parseCompareArgs(argv: readonly string[]): CompareOptions {
+  const o: CompareOptions = {
+    // Our server joins with --servers etcd,kv once packages/server builds dist/cli.js.
+    servers: ['etcd'],
+    members: [1, 3],
+    durationMs: 5000,
+    rows: STANDARD_ROWS,
+    flags: {},
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    const eq = tok.indexOf('=');
+    const name = eq === -1 ? tok : tok.slice(0, eq);
+    const takeValue = (): string => {
+      if (eq !== -1) return tok.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${name} needs a value`);
+      return v;
+    };
+    switch (name) {
+      case '--servers': {
+        const kinds = takeValue().split(',');
+        for (const k of kinds) {
+          if (k !== 'etcd' && k !== 'kv') throw new UsageError(`unknown server "${k}"`);
+        }
+        o.servers = kinds as ServerKind[];
+        break;
+      }
+      case '--members': {
+        const ms = takeValue().split(',').map(Number);
+        for (const m of ms)
+          if (m !== 1 && m !== 3) throw new UsageError('--members takes 1 and/or 3');
+        o.members = ms as (1 | 3)[];
+        break;
+      }
+      case '--duration':
+        o.durationMs = parseDuration(takeValue());
+        break;
+      case '--rows': {
+        const names = takeValue().split(',');
+        const rows = names.map((n) => {
+          const r = STANDARD_ROWS.find((row) => row.name === n);
+          if (!r)
+            throw new UsageError(
+              `unknown row "${n}" (${STANDARD_ROWS.map((x) => x.name).join(', ')})`,
+            );
+          return r;
+        });
+        o.rows = rows;
+        break;
+      }
+      case '--flag': {
+        // --flag snapshot-count=10000 → passed to every member as --snapshot-count=10000
+        const v = takeValue();
+        const at = v.indexOf('=');
+        if (at <= 0) throw new UsageError('--flag takes name=value');
+        o.flags = { ...o.flags, [v.slice(0, at).replace(/^--/, '')]: v.slice(at + 1) };
+        break;
+      }
+      case '--json-out':
+        o.jsonOut = takeValue();
+        break;
+      case '--quick':
+        // A fast sanity pass for `pnpm bench`: 1 member, 1 s per row.
+        o.members = [1];
+        o.durationMs = 1000;
+        break;
+      default:
+        throw new UsageError(`unknown flag ${name}`);
+    }
+  }
+  return o;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let o: CompareOptions;
+  try {
+    o = parseCompareArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  o.onMeasurement = (m) => {
+    const r = m.result;
+    console.error(
+      r
+        ? `${m.members}m ${m.row} ${m.server}: ${r.throughput.toFixed(0)}/s p99 ${r.latencyMs.p99.toFixed(2)} ms errors ${r.errorCount}`
+        : `${m.members}m ${m.row} ${m.server}: FAILED ${m.failure ?? ''}`,
+    );
+  };
+  const results = await runCompare(o);
+  console.log(formatTable(results));
+  return results.some((m) => m.result === undefined) ? 2 : 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

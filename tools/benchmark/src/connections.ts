@@ -1,0 +1,70 @@
+// One gRPC connection per `--conns`: each gets its own HTTP/2 session (a
+// local subchannel pool stops grpc-js from sharing one socket between
+// channels to the same address), and the KV, Watch and Lease clients of a
+// connection share its channel.
+
+import { credentials, status } from '@grpc/grpc-js';
+import type { ChannelOptions } from '@grpc/grpc-js';
+import { FastKVClient, LeaseClient, WatchClient } from '@kv/api';
+import type { KVClient } from '@kv/api';
+
+export interface Connection {
+  kv: KVClient;
+  watch: WatchClient;
+  lease: LeaseClient;
+}
+
+const CHANNEL_OPTIONS: ChannelOptions = {
+  'grpc.use_local_subchannel_pool': 1,
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+};
+
+export function connect(endpoint: string): Connection {
+  // FastKVClient decodes Range responses with @kv/api's hand-written codec,
+  // which keeps the generator's own cost low on large ranges.
+  const kv = new FastKVClient(endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
+  const channelOverride = kv.getChannel();
+  return {
+    kv,
+    watch: new WatchClient(endpoint, credentials.createInsecure(), { channelOverride }),
+    lease: new LeaseClient(endpoint, credentials.createInsecure(), { channelOverride }),
+  };
+}
+
+/** Opens `n` connections round-robin over the endpoints, from `offset`. */
+export function connectAll(endpoints: readonly string[], n: number, offset = 0): Connection[] {
+  return Array.from({ length: n }, (_, i) => connect(endpoints[(i + offset) % endpoints.length]!));
+}
+
+export function closeAll(conns: readonly Connection[]): void {
+  for (const c of conns) c.kv.close();
+}
+
+const CODE_NAMES = new Map<number, string>(
+  Object.entries(status)
+    .filter((e): e is [string, number] => typeof e[1] === 'number')
+    .map(([name, code]) => [code, name]),
+);
+
+/** gRPC status name of an error ("UNAVAILABLE"), or "UNKNOWN". */
+export function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = err.code;
+    if (typeof code === 'number') return CODE_NAMES.get(code) ?? `CODE_${code}`;
+  }
+  return 'UNKNOWN';
+}
+
+/** Resolves once every connection's channel is READY, or rejects at the deadline. */
+export async function waitReady(conns: readonly Connection[], timeoutMs: number): Promise<void> {
+  const deadline = new Date(Date.now() + timeoutMs);
+  await Promise.all(
+    conns.map(
+      (c) =>
+        new Promise<void>((resolve, reject) => {
+          c.kv.waitForReady(deadline, (err) => (err ? reject(err) : resolve()));
+        }),
+    ),
+  );
+}
