@@ -1,23 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
-// Interim: switch to `import { backendSuite } from '@kv/mvcc/testing'` once mvcc re-exports it.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { backendSuite } from '../../mvcc/src/testing/backend-suite';
+// Runs @kv/mvcc's Backend conformance suite against LevelBackend, with
+// close-and-reopen of the same directory for the persistence checks.
+import { backendSuite } from '@kv/mvcc/testing';
+import { describe, expect, test } from 'vitest';
 import { LevelBackend } from '../src/index';
+import { tempPaths } from './helpers';
 
-const root = mkdtempSync(join(tmpdir(), 'backend-level-suite-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-let n = 0;
+const path = tempPaths('suite');
 
 backendSuite({
   name: 'LevelBackend',
-  open: () => LevelBackend.open(join(root, `db${n++}`)),
+  open: () => LevelBackend.open(path()),
   reopen: async (backend) => {
-    const path = (backend as LevelBackend).path;
+    if (!(backend instanceof LevelBackend)) throw new TypeError('not a LevelBackend');
     await backend.close();
-    return LevelBackend.open(path);
+    return LevelBackend.open(backend.path);
   },
   test,
   describe,
