@@ -12,3 +12,7 @@ export { Cluster } from './cluster';
 export type { ClusterNode, ClusterOptions, MessageFilter, NodeConfigOverrides } from './cluster';
 /** Seeded PRNG (mulberry32). */
 export { seededRandom } from './rng';
+/** Randomized fault-injecting simulator with invariant checks after every step. */
+export { runSimulation, replayCommand, SimulationError } from './simulator';
+/** Simulator options and results. */
+export type { SimulationOptions, SimulationResult } from './simulator';
