@@ -11,7 +11,7 @@
 // inspection, never loaded again) and the next older one is tried.
 
 import fs from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32c } from './crc32c';
 import { WalError } from './errors';
 import * as io from './fs-util';
@@ -68,7 +68,8 @@ export class SnapshotStore {
     ) {
       throw new WalError('WAL_INVALID_ARGUMENT', 'snapshot index and term must be integers >= 0');
     }
-    await fs.mkdir(this.dir, { recursive: true });
+    const created = await fs.mkdir(this.dir, { recursive: true });
+    if (created !== undefined && this.sync) await io.fsyncDir(dirname(created));
     const header = Buffer.alloc(HEADER);
     MAGIC.copy(header, 0);
     writeU64(header, 8, snap.index);

@@ -9,7 +9,7 @@
 // the older ones are durable.
 
 import fs from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { WalError } from './errors';
 import * as io from './fs-util';
 import { acquireLock } from './lock';
@@ -186,7 +186,7 @@ export class Wal {
    */
   static async create(dir: string, metadata: Uint8Array, options?: WalOptions): Promise<Wal> {
     const opts = resolveOptions(options);
-    await fs.mkdir(dir, { recursive: true });
+    const created = await fs.mkdir(dir, { recursive: true });
     const releaseLock = await acquireLock(join(dir, LOCK_NAME));
     try {
       if ((await listSegments(dir, true)).length > 0) {
@@ -203,7 +203,8 @@ export class Wal {
         await fs.rename(tmp, join(dir, name));
         if (opts.sync) {
           await io.fsyncDir(dir);
-          await io.fsyncDir(join(dir, '..'));
+          // A directory just made needs its own entry made durable too.
+          if (created !== undefined) await io.fsyncDir(dirname(created));
         }
         return new Wal({
           dir,

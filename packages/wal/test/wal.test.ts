@@ -201,6 +201,18 @@ describe('Wal segments', () => {
     expect(got.hardState).toEqual({ term: 1, vote: 2n, commit: 200 });
   });
 
+  it('cuts into zero-filled preallocated segments too', async () => {
+    const dir = await tempDir();
+    const opts = { segmentSize: 8192, preallocate: 'zeros' } as const;
+    const w = await Wal.create(dir, META, opts);
+    for (let i = 1; i <= 120; i += 4) await w.save(undefined, entries(i, i + 3, 1, 300));
+    expect(w.stats.cuts).toBeGreaterThan(3);
+    await w.close();
+    const r = await track(Wal.open(dir, { index: 0, term: 0 }, opts));
+    expect((await r.readAll()).entries).toEqual(entries(1, 120, 1, 300));
+    await r.save(undefined, entries(121, 121));
+  });
+
   it('keeps the hard state across a cut when the old segments are released', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META, { segmentSize: 4096 });
