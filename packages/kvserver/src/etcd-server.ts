@@ -26,6 +26,8 @@ import type { ConfState, Entry, Message, Snapshot, SoftState, ReadState } from '
 import { MvccStore } from '@kv/mvcc';
 import type { Backend, WriteTxn } from '@kv/mvcc';
 import type { Clock } from './clock';
+import { silentLogger } from './logger';
+import type { Logger } from './logger';
 import { EtcdError, Errors } from './errors';
 import {
   RequestIdGenerator,
@@ -91,6 +93,7 @@ export interface EtcdServerOptions {
   readonly quotaBackendBytes?: number;
   readonly preVote?: boolean;
   readonly failpoint?: (name: string) => Promise<void> | void;
+  readonly logger?: Logger;
   readonly onFatal?: (err: unknown) => void;
 }
 
@@ -367,7 +370,7 @@ export class EtcdServer {
       if (!isSerializableTxn(t)) await this.linearizableReadBarrier();
       const revision = this.mvcc.currentRevision();
       const resp = await applyTxn({ txn: readOnlyTxn(this.mvcc, revision), leases: undefined }, t);
-      resp.header = this.header(revision);
+      stampHeader(resp, this.header(revision));
       return resp;
     }
     await this.#checkQuota(etcdserverpb.TxnRequest.encode(t).finish().length);
@@ -797,6 +800,7 @@ export class EtcdServer {
         this.#raftStorage.compact(compactTo);
       }
       await this.#o.memberStorage.releaseTo(index);
+      this.#log.info({ index, 'compacted-raft-log-to': compactTo }, 'saved snapshot');
     } catch (err) {
       if (!this.#stopped) this.#fatal(err);
     } finally {
@@ -837,6 +841,18 @@ export class EtcdServer {
     this.#snapshotIndex = snap.metadata.index;
     this.#appliedIndex = snap.metadata.index;
     this.#reads.onApplied(this.#appliedIndex);
+    this.#log.info(
+      {
+        index: snap.metadata.index,
+        term: snap.metadata.term,
+        revision: this.mvcc.currentRevision(),
+      },
+      'applied incoming snapshot',
+    );
+  }
+
+  get #log(): Logger {
+    return this.#o.logger ?? silentLogger;
   }
 
   #transportHandler(): TransportHandler {
@@ -969,7 +985,10 @@ function isReadOnlyTxn(t: etcdserverpb.TxnRequest): boolean {
   return ro(t.success) && ro(t.failure);
 }
 
-/** Sets the header of a response object and of the nested txn responses. */
+/**
+ * Sets the header of a response object. Responses nested in a txn carry only
+ * the txn's revision, as etcd reports them.
+ */
 function stampHeader(response: unknown, header: etcdserverpb.ResponseHeader): void {
   if (typeof response !== 'object' || response === null) return;
   const r = response as {
@@ -977,18 +996,15 @@ function stampHeader(response: unknown, header: etcdserverpb.ResponseHeader): vo
     responses?: etcdserverpb.ResponseOp[];
   };
   if ('header' in r) r.header = header;
-  if (Array.isArray(r.responses)) {
-    for (const op of r.responses) {
-      const inner = op.response;
-      if (inner === undefined) continue;
-      if (inner.$case === 'responseRange') {
-        if (inner.value.header !== undefined) {
-          inner.value.header = { ...header, revision: inner.value.header.revision };
-        }
-      } else {
-        stampHeader(inner.value, header);
-      }
-    }
+  if (Array.isArray(r.responses)) stampNested(r.responses, header.revision);
+}
+
+function stampNested(ops: readonly etcdserverpb.ResponseOp[], revision: bigint): void {
+  for (const op of ops) {
+    const inner = op.response;
+    if (inner === undefined) continue;
+    inner.value.header = { clusterId: 0n, memberId: 0n, revision, raftTerm: 0n };
+    if (inner.$case === 'responseTxn') stampNested(inner.value.responses, revision);
   }
 }
 

@@ -39,6 +39,8 @@ export interface ServerConfig {
   autoTls: boolean;
   peerAutoTls: boolean;
   preVote: boolean;
+  /** Entries kept behind a snapshot for slow followers (etcd 3.6's experimental flag). */
+  experimentalSnapshotCatchupEntries: number;
   /** Test-only: fdatasync the WAL (always true outside tests). */
   unsafeNoFsync: boolean;
 }
@@ -187,6 +189,11 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: 'bool',
     help: 'Peer TLS using generated certificates.',
   },
+  'experimental-snapshot-catchup-entries': {
+    key: 'experimentalSnapshotCatchupEntries',
+    kind: 'int',
+    help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
+  },
   'pre-vote': {
     key: 'preVote',
     kind: 'bool',
@@ -232,6 +239,7 @@ export function defaultConfig(): ServerConfig {
     autoTls: false,
     peerAutoTls: false,
     preVote: true,
+    experimentalSnapshotCatchupEntries: 5000,
     unsafeNoFsync: false,
   };
 }

@@ -172,6 +172,8 @@ export async function startServer(
     heartbeatMs: config.heartbeatInterval,
     electionMs: config.electionTimeout,
     snapshotCount: config.snapshotCount,
+    snapshotCatchUpEntries: config.experimentalSnapshotCatchupEntries,
+    logger,
     maxRequestBytes: config.maxRequestBytes,
     maxTxnOps: config.maxTxnOps,
     ...(config.quotaBackendBytes > 0 ? { quotaBackendBytes: config.quotaBackendBytes } : {}),

@@ -321,18 +321,6 @@ export async function applyTxn(ctx: ApplyContext, t: TxnRequest): Promise<TxnRes
   return { header: emptyHeader(), succeeded, responses };
 }
 
-/** Sets the revision in every nested response header, as etcd reports them. */
-export function stampTxnRevisions(resp: TxnResponse, revision: bigint): void {
-  for (const op of resp.responses) {
-    const r = op.response;
-    if (r === undefined) continue;
-    if (r.$case === 'responseTxn') stampTxnRevisions(r.value, revision);
-    if (r.value.header !== undefined && r.$case !== 'responseRange') {
-      r.value.header.revision = revision;
-    }
-  }
-}
-
 /** The result of a compaction: whether to wait for the physical work. */
 export function startCompaction(
   mvcc: MvccStore,
