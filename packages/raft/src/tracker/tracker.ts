@@ -74,8 +74,10 @@ export class ProgressTracker {
     return this.config.voters.incoming.size === 1 && this.config.voters.outgoing.size === 0;
   }
 
+  private readonly acked = (id: NodeId): number | undefined => this.progress.get(id)?.match;
+
   committed(): number {
-    return jointCommittedIndex(this.config.voters, (id) => this.progress.get(id)?.match);
+    return jointCommittedIndex(this.config.voters, this.acked);
   }
 
   /** Visits every tracked peer in ascending ID order. */
