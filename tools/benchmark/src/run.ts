@@ -3,6 +3,8 @@
 // merges what they measured.
 
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Histogram } from './histogram';
 import type { LatencySummary } from './histogram';
@@ -88,15 +90,25 @@ class LocalShard implements ShardHandle {
   }
 }
 
-/** Finds the worker entry next to this module, in source (.ts) or dist (.js). */
-function workerEntry(): { url: URL; execArgv: string[] | undefined } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const url = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
-  if (!fromSource) return { url, execArgv: undefined };
-  // TypeScript workers need tsx's loader even when the parent got it some
-  // other way (vitest); tsx is a root devDependency of the repository.
-  const tsx = createRequire(import.meta.url).resolve('tsx');
-  return { url, execArgv: ['--conditions=@kv/source', '--import', tsx] };
+/**
+ * How to start the worker entry next to this module: dist's worker.js
+ * directly; from source, a small bootstrap that loads worker.ts through
+ * tsx's API (Node 20 does not apply --import loader hooks to a worker's
+ * entry module, and vitest does not pass tsx at all). tsx is a root
+ * devDependency of the repository.
+ */
+function workerEntry(): { entry: URL | string; eval: boolean; execArgv: string[] | undefined } {
+  if (!import.meta.url.endsWith('.ts')) {
+    return { entry: new URL('./worker.js', import.meta.url), eval: false, execArgv: undefined };
+  }
+  const tsxDir = dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
+  const api = pathToFileURL(join(tsxDir, 'dist/esm/api/index.mjs')).href;
+  const worker = new URL('./worker.ts', import.meta.url).href;
+  const code =
+    `import(${JSON.stringify(api)})` +
+    `.then((m) => m.tsImport(${JSON.stringify(worker)}, ${JSON.stringify(import.meta.url)}))` +
+    `.catch((e) => { console.error(e); process.exit(1); });`;
+  return { entry: code, eval: true, execArgv: ['--conditions=@kv/source'] };
 }
 
 class WorkerShard implements ShardHandle {
@@ -105,9 +117,10 @@ class WorkerShard implements ShardHandle {
   private failure: Error | undefined;
 
   constructor(o: BenchOptions, plan: ShardPlan) {
-    const { url, execArgv } = workerEntry();
+    const { entry, eval: isEval, execArgv } = workerEntry();
     const init: WorkerInit = { options: o, plan };
-    this.worker = new Worker(url, {
+    this.worker = new Worker(entry, {
+      eval: isEval,
       workerData: init,
       ...(execArgv ? { execArgv } : {}),
     });
@@ -259,7 +272,10 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     const totalWrites = writes.reduce((a, b) => a + b, 0);
     await Promise.all(shards.map((s) => s.drain(totalWrites)));
     const results = await Promise.all(shards.map((s) => s.result()));
-    return mergeResults(o, results);
+    const merged = mergeResults(o, results);
+    // Each thread opens at least one connection of its own.
+    merged.conns = plans.reduce((n, p) => n + p.conns, 0);
+    return merged;
   } finally {
     await Promise.allSettled(shards.map((s) => s.close()));
   }

@@ -1,0 +1,92 @@
+// The compare runner against real etcd, with the "kv" side pointed at etcd
+// too so that the pluggable path and the ratio row run without our server.
+import { describe, it, expect } from 'vitest';
+import { existsSync } from 'node:fs';
+import { formatTable, measureRow, runCompare, STANDARD_ROWS } from '../src/compare';
+import type { Measurement } from '../src/compare';
+import { ETCD_BINARY, processUsage, startServer } from '../src/servers';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const putRow = STANDARD_ROWS.find((r) => r.name === 'put-1')!;
+
+describe('servers', () => {
+  it('reads CPU seconds and peak RSS from /proc', () => {
+    const u = processUsage(process.pid);
+    expect(u.cpuSeconds).toBeGreaterThan(0);
+    expect(u.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
+  });
+
+  it('starts a 3-member etcd cluster and stops every member by PID', async () => {
+    const c = await startServer('etcd', 3);
+    try {
+      expect(c.endpoints).toHaveLength(3);
+      expect(new Set(c.pids).size).toBe(3);
+      for (const pid of c.pids) expect(alive(pid)).toBe(true);
+    } finally {
+      await c.stop();
+    }
+    for (const pid of c.pids) expect(alive(pid)).toBe(false);
+    expect(existsSync(c.dir)).toBe(false);
+  });
+
+  it('reports a member that cannot start', async () => {
+    await expect(
+      startServer('etcd', 1, { 'no-such-flag': '1' }, { startTimeoutMs: 10_000 }),
+    ).rejects.toThrow(/exited during start/);
+  });
+});
+
+describe('compare', () => {
+  it('measures a row on 3 members with server CPU and RSS', async () => {
+    const m = await measureRow(putRow, 'etcd', 3, { durationMs: 500, flags: {} });
+    expect(m.failure).toBeUndefined();
+    expect(m.result!.ops).toBeGreaterThan(0);
+    expect(m.result!.errorCount).toBe(0);
+    expect(m.result!.endpoints).toHaveLength(3);
+    expect(m.serverCpuSeconds).toBeGreaterThan(0);
+    expect(m.serverPeakRssBytes).toBeGreaterThan(2 ** 20);
+  });
+
+  it('alternates servers and prints the ratio row', async () => {
+    const seen: Measurement[] = [];
+    const results = await runCompare({
+      servers: ['etcd', 'kv'],
+      members: [1],
+      durationMs: 400,
+      rows: [putRow, putRow],
+      flags: {},
+      start: { kv: { command: [ETCD_BINARY] } },
+      onMeasurement: (m) => seen.push(m),
+    });
+    expect(results.map((m) => m.server)).toEqual(['etcd', 'kv', 'kv', 'etcd']);
+    expect(seen).toEqual(results);
+    for (const m of results) expect(m.result?.ops).toBeGreaterThan(0);
+    const table = formatTable(results);
+    expect(table).toMatch(/\| 1 \| put-1 \| ours\/etcd \| ×\d+\.\d\d \|/);
+  });
+
+  it('prints failed rows without numbers', () => {
+    const table = formatTable([
+      {
+        row: 'put-1',
+        members: 1,
+        server: 'kv',
+        result: undefined,
+        failure: 'start failed: boom\nmore',
+        serverCpuSeconds: 0,
+        serverPeakRssBytes: 0,
+        generatorCpuSeconds: 0,
+      },
+    ]);
+    expect(table).toContain('| 1 | put-1 | kv | failed: start failed: boom |');
+    expect(table).not.toContain('ours/etcd');
+  });
+});

@@ -1,0 +1,207 @@
+// Short runs of every mode against a real etcd started by the test.
+import { afterAll, beforeAll, describe, it, expect } from 'vitest';
+import { parseArgs } from '../src/options';
+import { runBenchmark } from '../src/run';
+import type { BenchResult } from '../src/run';
+import { startServer } from '../src/servers';
+import type { RunningCluster } from '../src/servers';
+import { formatJson, formatText } from '../src/report';
+
+let etcd: RunningCluster;
+
+beforeAll(async () => {
+  etcd = await startServer('etcd', 1);
+});
+
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+async function run(argv: string[]): Promise<BenchResult> {
+  const o = parseArgs([...argv, '--endpoints', etcd.endpoints.join(',')]);
+  return runBenchmark(o);
+}
+
+/** Request modes: every request succeeded and was timed. */
+function expectClean(r: BenchResult, ops: number): void {
+  expect(r.errors).toEqual({});
+  expect(r.ops).toBe(ops);
+  expect(r.latencyMs.count).toBe(ops);
+  expect(r.throughput).toBeGreaterThan(0);
+  expect(r.latencyMs.p50).toBeGreaterThan(0);
+  expect(r.latencyMs.p50).toBeLessThanOrEqual(r.latencyMs.p99);
+  expect(r.latencyMs.p99).toBeLessThanOrEqual(r.latencyMs.max);
+}
+
+describe('load generator against etcd', () => {
+  it('put: sends exactly --total requests', async () => {
+    const r = await run([
+      'put',
+      '--clients',
+      '4',
+      '--conns',
+      '2',
+      '--total',
+      '200',
+      '--key-space',
+      '50',
+    ]);
+    expectClean(r, 200);
+    expect(JSON.parse(formatJson(r))).toMatchObject({ mode: 'put', ops: 200 });
+    expect(formatText(r)).toContain('errors: none');
+  });
+
+  it('put: stops after --duration', async () => {
+    const started = performance.now();
+    const r = await run(['put', '--clients', '4', '--duration', '1s']);
+    const took = performance.now() - started;
+    expect(r.errorCount).toBe(0);
+    expect(r.ops).toBeGreaterThan(0);
+    expect(r.elapsedSec).toBeGreaterThan(0.9);
+    expect(took).toBeLessThan(10_000);
+  });
+
+  it('range: linearizable point reads of preloaded keys', async () => {
+    expectClean(
+      await run(['range', '--clients', '4', '--total', '200', '--preload', '--key-space', '20']),
+      200,
+    );
+  });
+
+  it('range: serializable prefix reads with a limit', async () => {
+    const r = await run([
+      'range',
+      '--consistency',
+      's',
+      '--prefix',
+      '--key-prefix',
+      'r/',
+      '--key-space',
+      '100',
+      '--limit',
+      '50',
+      '--preload',
+      '--total',
+      '50',
+      '--clients',
+      '2',
+    ]);
+    expectClean(r, 50);
+  });
+
+  it('txn-put: transactions of several puts', async () => {
+    expectClean(
+      await run([
+        'txn-put',
+        '--txn-ops',
+        '3',
+        '--key-space',
+        '100',
+        '--total',
+        '100',
+        '--clients',
+        '4',
+      ]),
+      100,
+    );
+  });
+
+  it('txn-mixed and mixed: reads and writes are timed separately', async () => {
+    for (const mode of ['txn-mixed', 'mixed']) {
+      const r = await run([mode, '--key-space', '10', '--total', '300', '--clients', '4']);
+      expectClean(r, 300);
+      const read = r.subLatencyMs['read']!.count;
+      const write = r.subLatencyMs['write']!.count;
+      expect(read + write).toBe(300);
+      expect(read).toBeGreaterThan(0);
+      expect(write).toBeGreaterThan(0);
+    }
+  });
+
+  it('watch: every watcher receives every put', async () => {
+    const r = await run([
+      'watch',
+      '--watchers',
+      '6',
+      '--streams',
+      '2',
+      '--clients',
+      '3',
+      '--total',
+      '100',
+      '--key-prefix',
+      'w/',
+      '--key-space',
+      '10',
+    ]);
+    expect(r.errors).toEqual({});
+    expect(r.writes).toBe(100);
+    expect(r.ops).toBe(600);
+    expect(r.latencyMs.count).toBe(600);
+    expect(r.subLatencyMs['put']!.count).toBe(100);
+    expect(r.unit).toBe('events');
+  });
+
+  it('watch-latency: rate-limited puts, delivery latency per watcher', async () => {
+    const r = await run([
+      'watch-latency',
+      '--watchers',
+      '3',
+      '--total',
+      '20',
+      '--rate',
+      '200',
+      '--key-prefix',
+      'wl/',
+    ]);
+    expect(r.errors).toEqual({});
+    expect(r.ops).toBe(60);
+    // 20 puts at 200/s take at least 95 ms.
+    expect(r.elapsedSec).toBeGreaterThan(0.09);
+  });
+
+  it('lease-keepalive: one response per keep-alive', async () => {
+    expectClean(await run(['lease-keepalive', '--clients', '4', '--total', '400']), 400);
+  });
+
+  it('worker threads: the shards add up', async () => {
+    const r = await run([
+      'put',
+      '--workers',
+      '2',
+      '--clients',
+      '4',
+      '--total',
+      '300',
+      '--key-space',
+      '100',
+    ]);
+    expectClean(r, 300);
+    expect(r.workers).toBe(2);
+    const w = await run([
+      'watch',
+      '--workers',
+      '2',
+      '--watchers',
+      '4',
+      '--streams',
+      '2',
+      '--clients',
+      '2',
+      '--total',
+      '50',
+      '--key-prefix',
+      'ww/',
+    ]);
+    expect(w.errors).toEqual({});
+    expect(w.ops).toBe(200);
+  });
+
+  it('counts server errors by gRPC code', async () => {
+    // etcd rejects requests above --max-request-bytes (1.5 MiB) with InvalidArgument.
+    const r = await run(['put', '--val-size', '1700000', '--total', '3']);
+    expect(r.ops).toBe(0);
+    expect(r.errors).toEqual({ INVALID_ARGUMENT: 3 });
+    expect(r.errorCount).toBe(3);
+  });
+});
