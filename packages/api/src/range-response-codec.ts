@@ -156,7 +156,8 @@ export function encodeRangeResponse(msg: RangeResponse): Buffer {
     if (kv.key.length !== 0) {
       buf[pos++] = 0x0a;
       pos = writeNumber(buf, pos, kv.key.length);
-      pos += kv.key.copy(buf, pos);
+      buf.set(kv.key, pos);
+      pos += kv.key.length;
     }
     if (kv.createRevision !== 0n) {
       buf[pos++] = 0x10;
@@ -173,7 +174,8 @@ export function encodeRangeResponse(msg: RangeResponse): Buffer {
     if (kv.value.length !== 0) {
       buf[pos++] = 0x2a;
       pos = writeNumber(buf, pos, kv.value.length);
-      pos += kv.value.copy(buf, pos);
+      buf.set(kv.value, pos);
+      pos += kv.value.length;
     }
     if (kv.lease !== 0n) {
       buf[pos++] = 0x30;
