@@ -40,6 +40,8 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
   private closed = false;
   private failures = 0;
   private lostResolve: ((e: EtcdError) => void) | undefined;
+  /** Address (`host:port`) of the member serving the current stream. */
+  endpoint: string | undefined;
   /** Resolves with the reason when the lease is lost (never if closed first). */
   readonly lost: Promise<EtcdError>;
 
@@ -89,6 +91,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
       return;
     }
     this.stream = stream;
+    this.endpoint = ep.address;
     let broken = false;
     const retry = (err: EtcdError | undefined): void => {
       if (broken) return;

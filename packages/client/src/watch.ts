@@ -60,6 +60,7 @@ export class Watcher implements AsyncIterable<WatchBatch> {
   private readonly opts: WatchOptions;
   /** Next revision to ask for on (re)connect; undefined until known. */
   private nextRev: bigint | undefined;
+  private currentEndpoint: Endpoint | undefined;
   private stream:
     ClientDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse> | undefined;
   private readonly queue: Item[] = [];
@@ -94,6 +95,11 @@ export class Watcher implements AsyncIterable<WatchBatch> {
     else void this.connect(undefined);
   }
 
+  /** Address (`host:port`) of the member serving the current stream. */
+  get endpoint(): string | undefined {
+    return this.currentEndpoint?.address;
+  }
+
   /** The revision the watch resumes at after a reconnect. */
   get resumeRevision(): bigint | undefined {
     return this.nextRev;
@@ -116,6 +122,7 @@ export class Watcher implements AsyncIterable<WatchBatch> {
       return;
     }
     this.stream = stream;
+    this.currentEndpoint = ep;
     let broken = false;
     const reconnect = (err: EtcdError | undefined): void => {
       if (broken) return;
