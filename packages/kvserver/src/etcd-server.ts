@@ -321,6 +321,29 @@ export class EtcdServer {
     }
   }
 
+  /**
+   * Before a planned stop, a leader hands leadership to its most caught-up
+   * voting follower so the cluster does not wait for an election timeout.
+   * Resolves when another member leads, or after two election timeouts.
+   */
+  async transferLeadershipForShutdown(): Promise<boolean> {
+    if (!this.isLeader || this.#stopped) return false;
+    const status = this.raftStatus();
+    let best: { id: bigint; match: number } | undefined;
+    for (const [id, pr] of status.progress) {
+      if (id === this.memberId || pr.isLearner) continue;
+      if (best === undefined || pr.match > best.match) best = { id, match: pr.match };
+    }
+    if (best === undefined) return false;
+    const target = best.id;
+    this.#raft.withRawNode((n) => n.transferLeadership(target));
+    const deadline = this.#o.clock.now() + 2 * this.electionMs;
+    while (this.isLeader && this.#o.clock.now() < deadline) {
+      await new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, this.heartbeatMs));
+    }
+    return !this.isLeader;
+  }
+
   /** Resolves when this member has published its attributes to the cluster. */
   waitPublished(): Promise<void> {
     if (this.#published) return Promise.resolve();

@@ -48,3 +48,7 @@ export { SERVER_VERSION, CLUSTER_VERSION } from './grpc/maintenance-service';
 export { silentLogger } from './logger';
 export type { Logger } from './logger';
 export { MetricsRegistry, Counter, Gauge, Histogram, exponentialBuckets } from './metrics';
+
+/** Auto-compaction (periodic or by revision), run on the leader. */
+export { Compactor, parseRetention } from './compactor';
+export type { CompactorTarget, CompactionMode } from './compactor';

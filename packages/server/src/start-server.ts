@@ -9,7 +9,9 @@ import path from 'node:path';
 import { Server as GrpcServer } from '@grpc/grpc-js';
 import { LevelBackend } from '@kv/backend-level';
 import {
+  Compactor,
   EtcdServer,
+  parseRetention,
   MetricsRegistry,
   PeerTransport,
   WalMemberStorage,
@@ -92,6 +94,12 @@ export async function startServer(
       .join(',');
   }
   const logger = options.logger ?? createLogger(config.logLevel);
+  let retention: number;
+  try {
+    retention = parseRetention(config.autoCompactionMode, config.autoCompactionRetention);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   let initial: Map<string, string[]>;
   try {
     initial = parseInitialCluster(config.initialCluster);
@@ -182,6 +190,20 @@ export async function startServer(
   });
   const peerListen = await Promise.all(config.listenPeerUrls.map((u) => transports[0]!.listen(u)));
   registerServerMetrics(metrics, etcd, backend);
+  const compactor = new Compactor(
+    {
+      get isLeader() {
+        return etcd.isLeader;
+      },
+      currentRevision: () => etcd.mvcc.currentRevision(),
+      compactedRevision: () => etcd.mvcc.compactedRevision(),
+      compact: (revision) => etcd.compact({ revision: BigInt(revision), physical: false }),
+    },
+    systemClock,
+    config.autoCompactionMode,
+    retention,
+  );
+  compactor.start();
 
   const grpc = new GrpcServer({
     'grpc.max_receive_message_length': config.maxRequestBytes + 512 * 1024,
@@ -240,8 +262,23 @@ export async function startServer(
     metrics,
     close: () => {
       closing ??= (async () => {
+        compactor.stop();
+        // Hand leadership over first, so clients of the cluster see no election gap.
+        const moved = await etcd.transferLeadershipForShutdown().catch(() => false);
+        if (moved) logger.info({ name: config.name }, 'transferred leadership before shutdown');
+        // Let in-flight calls finish (bounded), then stop the member: the backend
+        // is committed and the WAL closed by etcd.stop().
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            grpc.forceShutdown();
+            resolve();
+          }, 2000);
+          grpc.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        });
         await Promise.all(listeners.map((l) => l.close()));
-        grpc.forceShutdown();
         await etcd.stop();
         httpServer.close();
         logger.info({ name: config.name }, 'stopped');

@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseArgs, usage } from './config';
+
+describe('kv-server configuration', () => {
+  it("uses etcd's defaults with no flags", () => {
+    const { config } = parseArgs([], {});
+    expect(config.name).toBe('default');
+    expect(config.dataDir).toBe('default.etcd');
+    expect(config.listenClientUrls).toEqual(['http://localhost:2379']);
+    expect(config.initialCluster).toBe('default=http://localhost:2380');
+    expect(config.snapshotCount).toBe(100_000);
+    expect(config.heartbeatInterval).toBe(100);
+    expect(config.electionTimeout).toBe(1000);
+    expect(config.maxTxnOps).toBe(128);
+    expect(config.maxRequestBytes).toBe(1.5 * 1024 * 1024);
+  });
+
+  it('parses --flag=value, --flag value and booleans', () => {
+    const { config } = parseArgs(
+      [
+        '--name=n1',
+        '--data-dir',
+        '/tmp/x',
+        '--snapshot-count=10',
+        '--client-cert-auth',
+        '--listen-client-urls=http://127.0.0.1:1,http://127.0.0.1:2',
+      ],
+      {},
+    );
+    expect(config.name).toBe('n1');
+    expect(config.dataDir).toBe('/tmp/x');
+    expect(config.snapshotCount).toBe(10);
+    expect(config.clientCertAuth).toBe(true);
+    expect(config.listenClientUrls).toEqual(['http://127.0.0.1:1', 'http://127.0.0.1:2']);
+    expect(config.initialCluster).toBe('n1=http://localhost:2380');
+  });
+
+  it('reads ETCD_* variables, with flags taking precedence', () => {
+    const { config } = parseArgs(['--name=flag'], { ETCD_NAME: 'env', ETCD_SNAPSHOT_COUNT: '42' });
+    expect(config.name).toBe('flag');
+    expect(config.snapshotCount).toBe(42);
+  });
+
+  it('reads a YAML config file with etcd field names', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-')), 'etcd.yaml');
+    fs.writeFileSync(
+      file,
+      'name: yaml-member\ndata-dir: /tmp/yaml\nlisten-client-urls: http://127.0.0.1:3379\nheartbeat-interval: 50\nelection-timeout: 500\nauto-compaction-mode: revision\nauto-compaction-retention: "1000"\n',
+    );
+    const { config } = parseArgs([`--config-file=${file}`], {});
+    expect(config.name).toBe('yaml-member');
+    expect(config.listenClientUrls).toEqual(['http://127.0.0.1:3379']);
+    expect(config.heartbeatInterval).toBe(50);
+    expect(config.autoCompactionMode).toBe('revision');
+  });
+
+  it('rejects unknown flags, bad values and bad combinations clearly', () => {
+    expect(() => parseArgs(['--nope'], {})).toThrow(
+      new ConfigError('flag provided but not defined: -nope'),
+    );
+    expect(() => parseArgs(['--snapshot-count=many'], {})).toThrow(
+      /invalid value "many" for flag -snapshot-count/,
+    );
+    expect(() => parseArgs(['--initial-cluster-state=maybe'], {})).toThrow(
+      /valid values are new, existing/,
+    );
+    expect(() => parseArgs(['--listen-client-urls=ftp://x:1'], {})).toThrow(
+      /URL scheme must be http/,
+    );
+    expect(() => parseArgs(['--heartbeat-interval=500'], {})).toThrow(/at least as 5 times/);
+    expect(() => parseArgs(['--name'], {})).toThrow(/flag needs an argument/);
+    expect(() => parseArgs(['stray'], {})).toThrow(/not a valid flag/);
+  });
+
+  it('recognises --help and --version', () => {
+    expect(parseArgs(['--help'], {}).help).toBe(true);
+    expect(parseArgs(['--version'], {}).version).toBe(true);
+    expect(usage()).toContain('--initial-cluster-token');
+  });
+});
