@@ -1,7 +1,7 @@
 // A complete single-process example: three nodes, an in-memory "network" and
 // "disk", running the usage loop until a proposal is applied everywhere.
-import { MemoryStorage, RawNode, EntryType, decodeConfChange } from '@kv/raft';
-import type { Message } from '@kv/raft';
+import { MemoryStorage, RawNode, EntryType, decodeConfChange } from '../src/index';
+import type { Message } from '../src/index';
 
 export function main(): string[] {
   const ids = [1n, 2n, 3n];
