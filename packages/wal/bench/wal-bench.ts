@@ -47,18 +47,17 @@ async function rawSyncRate(seconds = SECONDS): Promise<number> {
   return rate;
 }
 
-/** Sequential write MB/s: 256 MiB in 1 MiB writes to a new file, then one fdatasync. */
-async function rawSequential(): Promise<number> {
+/** Sequential write MB/s: `mib` MiB in 1 MiB writes to a new file, then one fdatasync. */
+async function rawSequential(mib = 256): Promise<number> {
   const dir = await scratch();
   const fd = fs.openSync(join(dir, 'seq'), 'w');
   const chunk = Buffer.alloc(1 << 20, 7);
-  const total = 256;
   const t0 = now();
-  for (let i = 0; i < total; i++) {
+  for (let i = 0; i < mib; i++) {
     await cb((done) => fs.write(fd, chunk, 0, chunk.length, i * chunk.length, (err) => done(err)));
   }
   await cb((done) => fs.fdatasync(fd, done));
-  const mbs = (total * chunk.length) / 1e6 / (now() - t0);
+  const mbs = (mib * chunk.length) / 1e6 / (now() - t0);
   fs.closeSync(fd);
   await fsp.rm(dir, { recursive: true });
   return mbs;
@@ -125,35 +124,44 @@ const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9);
 async function main(): Promise<void> {
   console.log(
     `@kv/wal bench: node ${process.version}, ${os.cpus().length} cpus, ${os.platform()}, dir ${BASE}, ` +
-      `${SECONDS}s per run, median of ${REPS}`,
+      `${SECONDS}s per run, median of ${REPS}, load average ${os.loadavg()[0]!.toFixed(1)}`,
   );
   const raw = await medianOf(async () => ({ rate: await rawSyncRate() }));
   const seq = await medianOf(async () => ({ mbs: await rawSequential() }));
-  console.log(`raw append+fdatasync: ${fmt(raw.rate)} syncs/s`);
+  console.log(`raw append+fdatasync: ${fmt(raw.rate)} syncs/s (128 B appends)`);
   console.log(
-    `raw sequential write: ${fmt(seq.mbs, 1)} MB/s (256 MiB, 1 MiB writes, one fdatasync)`,
+    `raw sequential write: ${fmt(seq.mbs, 1)} MB/s (256 MiB in 1 MiB writes, one fdatasync)`,
   );
   console.log('');
+  // The disk is shared with other work, so every WAL run is paired with the
+  // raw measurements taken right before it; the ratios are medians of the
+  // per-run ratios.
   console.log(
-    'entry B | ents/save | savers |   saves/s |      MB/s |   syncs/s | vs raw sync | vs seq MB/s',
+    'entry B | ents/save | savers |   saves/s |      MB/s |   syncs/s | raw sync/s | raw MB/s | saves/raw sync | MB/s / raw MB/s',
   );
-  const rows: { size: number; per: number; savers: number; r: Result }[] = [];
   for (const size of [100, 4096]) {
     for (const per of [1, 16, 256]) {
       for (const savers of [1, 64]) {
-        const rawNow = await rawSyncRate(Math.min(SECONDS, 0.5));
-        const r = await medianOf(() => walRun(size, per, savers, {}));
-        rows.push({ size, per, savers, r });
+        const r = await medianOf(async () => {
+          const rawNow = await rawSyncRate(Math.min(SECONDS, 0.5));
+          const seqNow = await rawSequential(64);
+          const w = await walRun(size, per, savers, {});
+          return {
+            ...w,
+            rawNow,
+            seqNow,
+            syncRatio: w.savesPerSec / rawNow,
+            bwRatio: w.mbPerSec / seqNow,
+          };
+        });
         console.log(
           `${String(size).padStart(7)} | ${String(per).padStart(9)} | ${String(savers).padStart(6)} |` +
-            `${fmt(r.savesPerSec)} |${fmt(r.mbPerSec, 1)} |${fmt(r.syncsPerSec)} |${fmt(rawNow)} |` +
-            `${fmt((100 * r.savesPerSec) / rawNow, 0)}%  |${fmt((100 * r.mbPerSec) / seq.mbs, 0)}%`,
+            `${fmt(r.savesPerSec)} |${fmt(r.mbPerSec, 1)} |${fmt(r.syncsPerSec)} | ${fmt(r.rawNow)} |` +
+            `${fmt(r.seqNow, 0)} |      ${fmt(100 * r.syncRatio, 0)}% |       ${fmt(100 * r.bwRatio, 0)}%`,
         );
       }
     }
   }
-  const seqEnd = await medianOf(async () => ({ mbs: await rawSequential() }));
-  console.log(`raw sequential write at the end: ${fmt(seqEnd.mbs, 1)} MB/s`);
   if (process.env['WAL_BENCH_PREALLOC'] === '1') {
     console.log('');
     console.log('preallocation mode (1 saver):');
