@@ -129,6 +129,7 @@ function writeError(res: ServerResponse, status: GrpcStatus, mapping: StatusMapp
   });
   res.writeHead(httpStatusFromGrpcCode(status.code, mapping), {
     'Content-Type': JSON_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(body),
   });
   res.end(body);
 }
@@ -179,12 +180,12 @@ async function serve(
       // grpc-gateway v1 reports this decode error without a gRPC status, so
       // it goes out as UNKNOWN (500) rather than INVALID_ARGUMENT.
       const status = requestErrorStatus(err);
+      closeIfUnread(req, res);
       writeError(
         res,
         status.code === GrpcCode.INVALID_ARGUMENT ? { ...status, code: GrpcCode.UNKNOWN } : status,
         ctx.mapping,
       );
-      discardRest(req, res);
       return;
     }
     const requests = first.done
@@ -199,8 +200,8 @@ async function serve(
   try {
     request = decodeRequest(codecs.request, await readFirstValue(req, ctx.maxRequestBytes));
   } catch (err) {
+    closeIfUnread(req, res);
     writeError(res, requestErrorStatus(err), ctx.mapping);
-    discardRest(req, res);
     return;
   }
 
@@ -219,7 +220,10 @@ async function serve(
   }
   if (abort.signal.aborted) return;
   const body = stringifyGoStyle(responseJson(codecs.response, response));
-  res.writeHead(200, { 'Content-Type': JSON_CONTENT_TYPE });
+  res.writeHead(200, {
+    'Content-Type': JSON_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
@@ -233,11 +237,11 @@ function requestErrorStatus(err: unknown): GrpcStatus {
   return { code: GrpcCode.INVALID_ARGUMENT, message: String(err) };
 }
 
-// After answering early, the rest of an unread (possibly huge) body is not
-// worth receiving: close the connection once the answer is out.
-function discardRest(req: IncomingMessage, res: ServerResponse): void {
-  if (req.complete) return;
-  res.once('finish', () => req.socket.destroy());
+// Called before answering a request whose body was not read to the end: the
+// rest is not worth receiving, so the connection closes after the answer
+// (and the client is told, so it does not reuse it).
+function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (!req.complete) res.setHeader('Connection', 'close');
 }
 
 // Reads a unary body: the first JSON value, or undefined for an empty body.

@@ -79,6 +79,9 @@ export class JsonValueSplitter {
       }
       if (this.scanByte(b)) {
         const endExclusive = this.scalar ? this.pos : this.pos + 1;
+        if (endExclusive - this.start > this.maxValueBytes) {
+          throw new ValueTooLargeError(this.maxValueBytes);
+        }
         out.push(buf.toString('utf8', this.start, endExclusive));
         this.pos = endExclusive;
         this.start = -1;
