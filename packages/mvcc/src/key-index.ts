@@ -2,8 +2,11 @@
  * The history of one user key: a list of generations. A generation starts
  * with the put that (re)creates the key and ends with the tombstone that
  * deletes it; the last generation is the live one (empty after a delete).
- * Revisions are stored flat ([main0, sub0, main1, sub1, ...]) to keep the
- * per-key memory small.
+ *
+ * Memory matters (one of these per key): the live generation's fields sit on
+ * the KeyIndex itself and closed generations exist only for keys deleted
+ * since the last compaction. Revisions are stored flat ([main0, sub0, main1,
+ * sub1, ...]) in exactly sized arrays.
  */
 
 /** What a read at some revision needs from the index. */
@@ -23,62 +26,81 @@ interface Generation {
   revs: number[];
 }
 
-export class KeyIndex {
-  /** Oldest first; the last one is live (empty when the key is deleted). */
-  private gens: Generation[] = [{ created: 0, version: 0, revs: [] }];
+const NONE: number[] = [];
+
+export class KeyIndex implements Generation {
+  // The live generation (empty `revs` when the key is deleted).
+  created = 0;
+  version = 0;
+  revs: number[] = NONE;
+  /** Closed generations, oldest first; undefined when there are none. */
+  private older: Generation[] | undefined = undefined;
   /** Lease attached to the live version (0n when none or deleted). */
   lease = 0n;
 
   constructor(readonly key: string) {}
 
-  private get live(): Generation {
-    return this.gens[this.gens.length - 1] as Generation;
+  private get count(): number {
+    return (this.older?.length ?? 0) + 1;
+  }
+
+  /** Generation i, oldest first; the last is the live one (this). */
+  private gen(i: number): Generation {
+    const older = this.older;
+    return older !== undefined && i < older.length ? (older[i] as Generation) : this;
   }
 
   /** True when the key currently exists (the live generation holds a put). */
   isLive(): boolean {
-    return this.live.revs.length > 0;
+    return this.revs.length > 0;
   }
 
   /** The current version and creation revision, when live. */
   liveInfo(): { createRevision: number; version: number } | undefined {
-    const g = this.live;
-    return g.revs.length > 0 ? { createRevision: g.created, version: g.version } : undefined;
+    return this.revs.length > 0
+      ? { createRevision: this.created, version: this.version }
+      : undefined;
   }
 
   /** Record a put at (main, sub); revisions must increase. */
   put(main: number, sub: number, createRevision = main, version?: number): void {
-    const g = this.live;
-    if (g.revs.length === 0) {
-      g.created = createRevision;
-      g.version = version ?? 1;
+    if (this.revs.length === 0) {
+      this.created = createRevision;
+      this.version = version ?? 1;
+      this.revs = [main, sub];
     } else {
-      g.version = version ?? g.version + 1;
+      this.version = version ?? this.version + 1;
+      this.revs.push(main, sub);
     }
-    g.revs.push(main, sub);
   }
 
   /** Record a delete at (main, sub) and open a new, empty generation. No-op when not live. */
   tombstone(main: number, sub: number): boolean {
-    const g = this.live;
-    if (g.revs.length === 0) return false;
-    g.revs.push(main, sub);
-    g.version++;
-    this.gens.push({ created: 0, version: 0, revs: [] });
+    if (this.revs.length === 0) return false;
+    this.revs.push(main, sub);
+    const closed: Generation = {
+      created: this.created,
+      version: this.version + 1,
+      revs: this.revs,
+    };
+    if (this.older === undefined) this.older = [closed];
+    else this.older.push(closed);
+    this.created = 0;
+    this.version = 0;
+    this.revs = NONE;
     return true;
   }
 
   /** The version visible at revision `at` (main revisions <= at), if the key existed then. */
   get(at: number): IndexHit | undefined {
-    const gens = this.gens;
-    for (let gi = gens.length - 1; gi >= 0; gi--) {
-      const g = gens[gi] as Generation;
+    const count = this.count;
+    for (let gi = count - 1; gi >= 0; gi--) {
+      const g = this.gen(gi);
       const revs = g.revs;
       const n = revs.length;
       if (n === 0) continue;
-      const closed = gi < gens.length - 1;
       // A closed generation whose tombstone is at or before `at`: deleted then.
-      if (closed && (revs[n - 2] as number) <= at) return undefined;
+      if (gi < count - 1 && (revs[n - 2] as number) <= at) return undefined;
       if ((revs[0] as number) > at) continue;
       for (let i = n - 2; i >= 0; i -= 2) {
         const main = revs[i] as number;
@@ -100,8 +122,7 @@ export class KeyIndex {
    * below `at` of a generation still alive at `at`), without changing anything.
    */
   keep(at: number): [number, number] | undefined {
-    const gi = this.firstAliveGeneration(at);
-    const revs = (this.gens[gi] as Generation).revs;
+    const revs = this.gen(this.firstAliveGeneration(at)).revs;
     const i = newestAtOrBelow(revs, at);
     return i < 0 ? undefined : [revs[i] as number, revs[i + 1] as number];
   }
@@ -113,26 +134,29 @@ export class KeyIndex {
    */
   compact(at: number, kept?: (main: number, sub: number) => void): boolean {
     const gi = this.firstAliveGeneration(at);
-    if (gi > 0) this.gens = this.gens.slice(gi);
-    const g = this.gens[0] as Generation;
+    if (gi > 0 && this.older !== undefined) {
+      this.older = gi >= this.older.length ? undefined : this.older.slice(gi);
+    }
+    const g = this.gen(0);
     const i = newestAtOrBelow(g.revs, at);
     if (i > 0) g.revs = g.revs.slice(i);
     if (i >= 0) kept?.(g.revs[0] as number, g.revs[1] as number);
-    return this.gens.length === 1 && g.revs.length === 0;
+    return this.older === undefined && this.revs.length === 0;
   }
 
   /** Every revision still indexed, oldest first, as flat (main, sub) pairs (tests, debugging). */
   revisions(): number[] {
     const out: number[] = [];
-    for (const g of this.gens) out.push(...g.revs);
+    for (let gi = 0; gi < this.count; gi++) out.push(...this.gen(gi).revs);
     return out;
   }
 
   /** Index of the first generation not closed by a tombstone at or before `at`. */
   private firstAliveGeneration(at: number): number {
+    const count = this.count;
     let gi = 0;
-    while (gi < this.gens.length - 1) {
-      const revs = (this.gens[gi] as Generation).revs;
+    while (gi < count - 1) {
+      const revs = this.gen(gi).revs;
       if ((revs[revs.length - 2] as number) > at) break;
       gi++;
     }

@@ -121,68 +121,101 @@ function corrupt(why: string): never {
   throw new MvccError(MvccErrorCode.Corrupt, `KeyValue: ${why}`);
 }
 
-/** Decode mvccpb.KeyValue bytes; unknown fields are skipped. Throws MVCC_CORRUPT if malformed. */
-export function decodeKeyValue(b: Uint8Array): KeyValue {
-  let pos = 0;
-  const bigVarint = (): bigint => {
+/** A cursor over protobuf bytes (a class rather than closures: decoding is hot). */
+class Reader {
+  pos = 0;
+  constructor(readonly b: Uint8Array) {}
+
+  bigVarint(): bigint {
     let v = 0n;
     let shift = 0n;
     for (;;) {
-      if (pos >= b.length || shift > 63n) corrupt('bad varint');
-      const c = b[pos++] as number;
+      if (this.pos >= this.b.length || shift > 63n) corrupt('bad varint');
+      const c = this.b[this.pos++] as number;
       v |= BigInt(c & 0x7f) << shift;
       if (c < 0x80) return BigInt.asUintN(64, v);
       shift += 7n;
     }
-  };
-  const varint = (): number => {
-    // Fast path for up to 4 bytes (28 bits), the common case.
+  }
+
+  varint(): number {
+    // Plain arithmetic for up to 7 bytes (49 bits); beyond that, bigint and a range check.
+    const b = this.b;
     let v = 0;
     let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      if (pos >= b.length) corrupt('truncated varint');
-      const c = b[pos++] as number;
+    const start = this.pos;
+    for (let i = 0; i < 7; i++) {
+      if (this.pos >= b.length) corrupt('truncated varint');
+      const c = b[this.pos++] as number;
       v += (c & 0x7f) * mul;
       if (c < 0x80) return v;
       mul *= 128;
     }
-    pos -= 8;
-    const big = BigInt.asIntN(64, bigVarint());
+    this.pos = start;
+    const big = BigInt.asIntN(64, this.bigVarint());
     if (big < 0n || big > BigInt(Number.MAX_SAFE_INTEGER)) corrupt('integer beyond 2^53');
     return Number(big);
-  };
-  const bytes = (): Uint8Array => {
-    const len = varint();
-    if (pos + len > b.length) corrupt('truncated bytes');
-    const out = b.slice(pos, pos + len);
-    pos += len;
+  }
+
+  bytes(): Uint8Array {
+    const len = this.varint();
+    const end = this.pos + len;
+    if (end > this.b.length) corrupt('truncated bytes');
+    // A view, not a copy: copying each small field costs more than the rest of decoding.
+    const out = this.b.subarray(this.pos, end);
+    this.pos = end;
     return out;
-  };
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.bigVarint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) {
+      const len = this.varint();
+      this.pos += len;
+    } else if (wire === 5) this.pos += 4;
+    else corrupt(`unsupported wire type ${wire}`);
+    if (this.pos > this.b.length) corrupt('truncated field');
+  }
+}
+
+/**
+ * Decode mvccpb.KeyValue bytes; unknown fields are skipped. Throws MVCC_CORRUPT
+ * if malformed. `key` and `value` are views into `b`, not copies.
+ */
+export function decodeKeyValue(b: Uint8Array): KeyValue {
+  const r = new Reader(b);
   let key: Uint8Array = EMPTY;
   let value: Uint8Array = EMPTY;
   let createRevision = 0;
   let modRevision = 0;
   let version = 0;
   let lease = 0n;
-  while (pos < b.length) {
-    const tag = varint();
-    const field = Math.floor(tag / 8);
+  while (r.pos < b.length) {
+    const tag = r.varint();
     const wire = tag & 7;
-    if (field === 1 && wire === 2) key = bytes();
-    else if (field === 2 && wire === 0) createRevision = varint();
-    else if (field === 3 && wire === 0) modRevision = varint();
-    else if (field === 4 && wire === 0) version = varint();
-    else if (field === 5 && wire === 2) value = bytes();
-    else if (field === 6 && wire === 0) lease = BigInt.asIntN(64, bigVarint());
-    else if (wire === 0) bigVarint();
-    else if (wire === 1) pos += 8;
-    else if (wire === 2) {
-      // Not `pos += varint()`: that would read pos before varint() moves it.
-      const len = varint();
-      pos += len;
-    } else if (wire === 5) pos += 4;
-    else corrupt(`unsupported wire type ${wire}`);
-    if (pos > b.length) corrupt('truncated field');
+    switch (tag) {
+      case 0x0a:
+        key = r.bytes();
+        break;
+      case 0x10:
+        createRevision = r.varint();
+        break;
+      case 0x18:
+        modRevision = r.varint();
+        break;
+      case 0x20:
+        version = r.varint();
+        break;
+      case 0x2a:
+        value = r.bytes();
+        break;
+      case 0x30:
+        lease = BigInt.asIntN(64, r.bigVarint());
+        break;
+      default:
+        r.skip(wire);
+    }
   }
   return { key, createRevision, modRevision, version, value, lease };
 }

@@ -1,4 +1,4 @@
-import BTree from 'sorted-btree';
+import { BTree } from './btree';
 import type {
   Backend,
   BackendEntry,

@@ -1,4 +1,4 @@
-import BTree from 'sorted-btree';
+import { BTree } from './btree';
 import type { Backend } from './backend';
 import { binaryToBytes, bytesToBinary, toInterval } from './bytes';
 import type { KeyInterval } from './bytes';
@@ -72,8 +72,7 @@ export class MvccStore {
   private closed = false;
   private compaction: Promise<void> = Promise.resolve();
   private readonly batch: number;
-  /** @internal */
-  readonly hub: WatchHub;
+  private readonly hub: WatchHub;
 
   private constructor(
     private readonly backend: Backend,
@@ -195,6 +194,11 @@ export class MvccStore {
       this.pins.release(pin);
     }
     return { hash, revision: current, compactRevision };
+  }
+
+  /** Numbers of watchers by state, for metrics: caught up, catching up, and set aside (slow consumers). */
+  watcherCounts(): { synced: number; unsynced: number; victims: number } {
+    return this.hub.stats();
   }
 
   /** A new watch stream; see {@link WatchStream}. */

@@ -86,7 +86,7 @@ describe('watch', () => {
     await c.until(() => c.events(id).length === 26);
     const want = Array.from({ length: 26 }, (_, i) => `P k${(i + 4) % 3}@${i + 5}`);
     expect(c.events(id)).toEqual(want);
-    expect(s.hub.stats()).toEqual({ synced: 1, unsynced: 0, victims: 0 });
+    expect(s.watcherCounts()).toEqual({ synced: 1, unsynced: 0, victims: 0 });
     put(s, 'k9');
     await c.until(() => c.events(id).length === 27);
     expect(c.events(id).at(-1)).toBe('P k9@31');
@@ -152,13 +152,13 @@ describe('watch', () => {
     // Nobody reads `ws`: 100 writes must still go through at once.
     for (let i = 0; i < 100; i++) put(s, `k${i % 10}`);
     expect(s.currentRevision()).toBe(100);
-    expect(s.hub.stats().victims).toBeGreaterThan(0);
+    expect(s.watcherCounts().victims).toBeGreaterThan(0);
     await cf.until(() => cf.events(f).length === 100);
     const c = new Collector(ws);
     await c.until(() => c.events(slow).length === 100 && c.events(other).length === 10);
     expect(c.events(slow)).toEqual(Array.from({ length: 100 }, (_, i) => `P k${i % 10}@${i + 1}`));
     expect(c.events(other)).toEqual(Array.from({ length: 10 }, (_, i) => `P k5@${i * 10 + 6}`));
-    expect(s.hub.stats()).toEqual({ synced: 3, unsynced: 0, victims: 0 });
+    expect(s.watcherCounts()).toEqual({ synced: 3, unsynced: 0, victims: 0 });
     ws.close();
     fast.close();
   });
@@ -179,6 +179,12 @@ describe('watch', () => {
     expect(c.got.slice(1, progressAt).flatMap((r) => r.events).length).toBe(10);
     expect(c.got[progressAt]?.revision).toBe(10);
     expect(c.events(id).length).toBe(10);
+    expect(ws.watcherProgress(id)).toBe(true);
+    expect(ws.watcherProgress(99)).toBe(false);
+    await c.until((g) => g.at(-1)?.watchId === id && g.at(-1)?.events.length === 0);
+    expect(c.got.at(-1)).toEqual({ watchId: id, events: [], revision: 10 });
+    const lagging = ws.watch({ key: enc('a'), startRevision: 1 });
+    expect(ws.watcherProgress(lagging)).toBe(false);
     ws.close();
   });
 
@@ -268,7 +274,7 @@ describe('watch, randomized against a model', () => {
           }
         }
         t.end();
-        if (s.hub.stats().victims > 0) seen.victims++;
+        if (s.watcherCounts().victims > 0) seen.victims++;
       } else if (p < 0.8) {
         if (streams.length === 0 || r() < 0.3) {
           const ws = s.watchStream({ bufferSize: int(r, 1, 4) });

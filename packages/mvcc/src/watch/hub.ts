@@ -78,6 +78,10 @@ export class WatchHub {
     return s;
   }
 
+  currentRevision(): number {
+    return this.store.currentRevision();
+  }
+
   /** Numbers of watchers per group (tests, metrics). */
   stats(): { synced: number; unsynced: number; victims: number } {
     return { synced: this.synced.size, unsynced: this.unsynced.size, victims: this.victims.size };
@@ -356,6 +360,12 @@ class Stream implements WatchStream {
 
   requestProgress(): void {
     if (!this.closed) this.hub.requestProgress(this);
+  }
+
+  watcherProgress(watchId: number): boolean {
+    const w = this.watchers.get(watchId);
+    if (w === undefined || w.state !== 'synced') return false;
+    return this.offer({ watchId, events: [], revision: this.hub.currentRevision() }, false);
   }
 
   close(): void {

@@ -44,6 +44,13 @@ export interface WatchStream extends AsyncIterable<WatchResponse> {
    * synced (at once if they already are).
    */
   requestProgress(): void;
+  /**
+   * Progress of one watcher (etcd's periodic progress_notify): if it is
+   * synced, queue a response with its id, no events and the current
+   * revision, and return true; otherwise (catching up or set aside, or the
+   * buffer is full) do nothing and return false, as etcd does.
+   */
+  watcherProgress(watchId: number): boolean;
   /** Cancel all watchers and end the iteration. */
   close(): void;
 }
