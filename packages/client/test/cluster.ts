@@ -85,7 +85,10 @@ async function waitServing(m: Member, timeoutMs = 30_000): Promise<void> {
       } catch (e) {
         if (m.proc === undefined || m.proc.exitCode !== null)
           throw new Error(`member ${m.name} exited: ${m.log.join('').slice(-2000)}`);
-        if (Date.now() > until) throw new Error(`member ${m.name} not serving: ${String(e)}`);
+        if (Date.now() > until)
+          throw new Error(
+            `member ${m.name} not serving: ${String(e)}\n${m.log.join('').slice(-3000)}`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -111,6 +114,7 @@ export async function startCluster(n: number): Promise<TestCluster> {
       log: [],
     });
   }
+  const token = `t-${process.pid}-${Date.now()}`;
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   for (const m of members) {
     m.args = [
@@ -131,7 +135,7 @@ export async function startCluster(n: number): Promise<TestCluster> {
       '--initial-cluster-state',
       'new',
       '--initial-cluster-token',
-      `t-${process.pid}-${Date.now()}`,
+      token,
       // Fast elections keep failover tests short.
       '--heartbeat-interval',
       '50',
