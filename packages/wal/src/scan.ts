@@ -102,7 +102,6 @@ export async function scanSegments(
           }
         }
         if (zerosToEnd) break; // clean end: preallocated space follows
-        if (off === 0) throw corrupt(file, off, 'segment has no valid header');
         if (!looksTorn(buf, off, size, r)) throw corrupt(file, off, `damaged record (${r.kind})`);
         const later = findRecordAfter(buf, off, size, RecordType.Group);
         if (later !== undefined) {
@@ -133,6 +132,9 @@ export async function scanSegments(
       off = r.next;
     }
     if (isLast) {
+      // Headers are synced before a segment gets its name, so a last segment
+      // without one was damaged afterwards: appending to it would be unsafe.
+      if (off === 0) throw corrupt(file, 0, 'segment has no valid header');
       res.tailEnd = off;
       res.tailSize = size;
       if (res.garbageEnd < off) res.garbageEnd = off;

@@ -254,5 +254,10 @@ describe('damage that is not a torn tail', () => {
     await fs.writeFile(lf, hb);
     err = await openErr(d);
     expect([err.code, err.offset]).toEqual(['WAL_CORRUPT', 0]);
+    // ... nor can an empty or all-zero one.
+    await fs.writeFile(lf, Buffer.alloc(4096));
+    expect((await openErr(d)).code).toBe('WAL_CORRUPT');
+    await fs.writeFile(lf, Buffer.alloc(0));
+    expect((await openErr(d)).code).toBe('WAL_CORRUPT');
   });
 });
