@@ -49,6 +49,8 @@ export class Cluster {
   queue: Message[] = [];
   /** Messages satisfying any filter are dropped. */
   readonly dropFilters: MessageFilter[] = [];
+  /** Called for every message taken off the queue (for transcripts). */
+  onDeliver: ((m: Message, dropped: boolean) => void) | undefined = undefined;
   private readonly random: () => number;
   private readonly baseConfig: NodeConfigOverrides;
 
@@ -124,7 +126,8 @@ export class Cluster {
     if (rd.snapshot) n.storage.applySnapshot(rd.snapshot);
     n.storage.append(rd.entries);
     if (rd.hardState) n.storage.setHardState(rd.hardState);
-    for (const m of rd.messages) this.queue.push(m);
+    for (const m of rd.messages)
+      this.queue.push(m.type === MessageType.MsgSnap ? this.freshSnapshot(n, m) : m);
     if (rd.snapshot) n.confState = rd.snapshot.metadata.confState;
     for (const e of rd.committedEntries) {
       n.applied.push(e);
@@ -136,6 +139,19 @@ export class Cluster {
     return rd;
   }
 
+  // A follower refuses a snapshot whose membership does not include it, so,
+  // like etcd's server, send one of the current applied state instead when
+  // the stored one predates the recipient.
+  private freshSnapshot(n: ClusterNode, m: Message): Message {
+    const s = m.snapshot;
+    if (s === undefined) return m;
+    const cs = s.metadata.confState;
+    if ([...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(m.to)) return m;
+    const applied = n.rawNode.basicStatus().applied;
+    if (applied <= s.metadata.index) return m;
+    return { ...m, snapshot: n.storage.createSnapshot(applied, n.confState, s.data) };
+  }
+
   /** Steps every queued message (in order) into its destination; returns how many were delivered. */
   deliver(): number {
     const q = this.queue;
@@ -143,6 +159,7 @@ export class Cluster {
     let count = 0;
     for (const m of q) {
       const dropped = this.dropFilters.some((f) => f(m));
+      this.onDeliver?.(m, dropped);
       // The transport reports snapshot delivery back to the sender, as an application must.
       if (m.type === MessageType.MsgSnap)
         this.nodes.get(m.from)?.rawNode.reportSnapshot(m.to, dropped ? 'failure' : 'finish');

@@ -16,3 +16,5 @@ export { seededRandom } from './rng';
 export { runSimulation, replayCommand, SimulationError } from './simulator';
 /** Simulator options and results. */
 export type { SimulationOptions, SimulationResult } from './simulator';
+/** Datadriven-style script runner (`cmd args` / `----` / expected output). */
+export { runScript } from './script';
