@@ -13,6 +13,11 @@ const SLOTS = SUB_COUNT + MAX_EXP * HALF;
 
 function indexOf(v: number): number {
   if (v < SUB_COUNT) return v;
+  if (v < 2 ** 31) {
+    // The common case, with integer bit operations instead of log2.
+    const e = 31 - Math.clz32(v) - (SUB_BITS - 1);
+    return SUB_COUNT + (e - 1) * HALF + ((v >>> e) - HALF);
+  }
   // Shift so that the leading bit lands at position SUB_BITS-1.
   const exp = Math.floor(Math.log2(v)) - (SUB_BITS - 1);
   let e = exp;
