@@ -102,7 +102,10 @@ export class SnapshotEncoder {
   }
 }
 
-/** One decoded record of a snapshot stream. */
+/**
+ * One decoded record of a snapshot stream. `key` and `value` are views into
+ * the stream's memory, valid until the next array of records is requested.
+ */
 export interface SnapshotRecord {
   readonly bucket: string;
   readonly key: Buffer;
@@ -117,85 +120,109 @@ function corrupt(message: string): BackendError {
 }
 
 /**
- * Decode a stream, verifying structure and checksum. Records are yielded
- * before the checksum can be known: the caller must treat them as
- * provisional until the generator returns normally. Producers must not
- * reuse a chunk's memory after yielding it.
+ * Decode a stream, verifying structure and checksum. Yields the records of
+ * each arriving chunk as one array (records split across chunks come with the
+ * next one). Records are yielded before the checksum can be known: the caller
+ * must treat them as provisional until the generator returns normally.
+ * Producers must not reuse a chunk's memory until the next chunk is requested.
  */
 export async function* decodeSnapshot(
   chunks: AsyncIterable<Uint8Array>,
-): AsyncGenerator<SnapshotRecord> {
+): AsyncGenerator<SnapshotRecord[]> {
   const source = chunks[Symbol.asyncIterator]();
+  let ended = false;
   let buf: Buffer = Buffer.alloc(0);
   let pos = 0;
+  // Bytes buf[0..checked) are already in crc.
+  let checked = 0;
   let crc = 0;
-  let ended = false;
 
-  // Make n bytes available at buf[pos..]; false if the stream ends first.
-  const fill = async (n: number): Promise<boolean> => {
-    while (buf.length - pos < n) {
-      if (ended) return false;
-      const next = await source.next();
-      if (next.done === true) {
-        ended = true;
-        return false;
-      }
-      const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-      buf = pos === buf.length ? chunk : Buffer.concat([buf.subarray(pos), chunk]);
-      pos = 0;
+  // Append the next chunk, keeping the unparsed tail; false at end of stream.
+  const more = async (): Promise<boolean> => {
+    const next = await source.next();
+    if (next.done === true) {
+      ended = true;
+      return false;
     }
+    crc = crc32cUpdate(crc, buf.subarray(checked, pos));
+    const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    buf = pos === buf.length ? chunk : Buffer.concat([buf.subarray(pos), chunk]);
+    pos = 0;
+    checked = 0;
     return true;
   };
-  // Consume n bytes into the checksum.
-  const take = async (n: number, what: string): Promise<Buffer> => {
-    if (!(await fill(n))) throw corrupt(`truncated in ${what}`);
-    const out = buf.subarray(pos, pos + n);
-    pos += n;
-    crc = crc32cUpdate(crc, out);
-    return out;
-  };
-  const length = async (what: string): Promise<number> => {
+
+  // Synchronous parsing of what is buffered: a varint, or -1 if incomplete.
+  const varint = (at: number, what: string): [value: number, next: number] | undefined => {
     let n = 0;
     let scale = 1;
-    for (let i = 0; ; i++) {
-      const byte = (await take(1, `${what} length`))[0]!;
+    for (let i = at; i < buf.length; i++) {
+      const byte = buf[i]!;
       n += (byte & 0x7f) * scale;
-      if (n > MAX_FIELD || i > 5) throw corrupt(`${what} length exceeds ${MAX_FIELD}`);
-      if (byte < 0x80) return n;
+      if (n > MAX_FIELD || i - at > 5) throw corrupt(`${what} length exceeds ${MAX_FIELD}`);
+      if (byte < 0x80) return [n, i + 1];
       scale *= 0x80;
     }
+    return undefined;
   };
-  // Copies: the chunk memory is shared with the producer and with concat.
-  const field = async (what: string): Promise<Buffer> =>
-    Buffer.from(await take(await length(what), what));
+  // A length-prefixed field at `at`: [start, end) of its bytes, or undefined if incomplete.
+  const field = (at: number, what: string): [start: number, end: number] | undefined => {
+    const length = varint(at, what);
+    if (length === undefined || length[1] + length[0] > buf.length) return undefined;
+    return [length[1], length[1] + length[0]];
+  };
 
   try {
-    if (!(await take(MAGIC.length, 'header')).equals(MAGIC)) {
+    while (buf.length < MAGIC.length) {
+      if (!(await more())) throw corrupt('truncated in header');
+    }
+    if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) {
       throw corrupt('bad magic (not a KVSNAP01 snapshot)');
     }
+    pos = MAGIC.length;
     let bucket: { bytes: Buffer; name: string } | undefined;
     for (;;) {
-      if (!(await fill(1))) throw corrupt('truncated before the trailer');
-      const tag = buf[pos];
-      if (tag === TAG_TRAILER) {
-        pos++;
-        if (!(await fill(4))) throw corrupt('truncated in checksum');
-        const expected = buf.readUInt32BE(pos);
-        pos += 4;
-        if (expected !== crc)
-          throw corrupt(`checksum mismatch (stream ${expected}, computed ${crc})`);
-        if (await fill(1)) throw corrupt('data after the trailer');
-        return;
+      const records: SnapshotRecord[] = [];
+      for (;;) {
+        if (pos >= buf.length) break;
+        const tag = buf[pos];
+        if (tag === TAG_TRAILER) {
+          if (buf.length - pos < 5) break;
+          crc = crc32cUpdate(crc, buf.subarray(checked, pos));
+          const expected = buf.readUInt32BE(pos + 1);
+          if (expected !== crc)
+            throw corrupt(`checksum mismatch (stream ${expected}, computed ${crc})`);
+          if (buf.length > pos + 5) throw corrupt('data after the trailer');
+          pos += 5;
+          checked = pos;
+          if (records.length > 0) yield records;
+          while (await more()) if (buf.length > 0) throw corrupt('data after the trailer');
+          return;
+        }
+        if (tag !== TAG_RECORD) throw corrupt(`unknown record tag ${tag}`);
+        const name = field(pos + 1, 'bucket');
+        const key = name && field(name[1], 'key');
+        const value = key && field(key[1], 'value');
+        if (name === undefined || key === undefined || value === undefined) break;
+        const nameBytes = buf.subarray(name[0], name[1]);
+        // Consecutive records of one bucket share the decoded name.
+        if (bucket === undefined || !bucket.bytes.equals(nameBytes)) {
+          bucket = { bytes: Buffer.from(nameBytes), name: nameBytes.toString('utf8') };
+        }
+        // Views, not copies: valid until the consumer asks for the next array.
+        records.push({
+          bucket: bucket.name,
+          key: buf.subarray(key[0], key[1]),
+          value: buf.subarray(value[0], value[1]),
+        });
+        pos = value[1];
       }
-      await take(1, 'record tag');
-      if (tag !== TAG_RECORD) throw corrupt(`unknown record tag ${tag}`);
-      const name = await field('bucket');
-      // Consecutive records of one bucket share the decoded name.
-      if (bucket === undefined || !bucket.bytes.equals(name))
-        bucket = { bytes: name, name: name.toString('utf8') };
-      const key = await field('key');
-      const value = await field('value');
-      yield { bucket: bucket.name, key, value };
+      if (records.length > 0) yield records;
+      if (!(await more())) {
+        throw corrupt(
+          pos === buf.length ? 'truncated before the trailer' : 'truncated in a record',
+        );
+      }
     }
   } finally {
     if (!ended) await source.return?.();

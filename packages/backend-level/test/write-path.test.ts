@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LevelBackend } from '../src/index';
@@ -150,17 +151,20 @@ describe('restore', () => {
 describe('defragment', () => {
   it('reclaims the space of deleted data and keeps the rest', async () => {
     const backend = await LevelBackend.open(path(), { writeBufferSize: 256 * 1024 });
-    const value = new Uint8Array(2000).map((_, i) => (i * 7919) & 0xff);
-    for (let i = 0; i < 3000; i++) backend.put('key', b(`k${String(i).padStart(5, '0')}`), value);
+    // Incompressible values, so sizes do not depend on whether data sits in the log or in tables.
+    const values = Array.from({ length: 3000 }, () => randomBytes(2000));
+    for (let i = 0; i < 3000; i++)
+      backend.put('key', b(`k${String(i).padStart(5, '0')}`), values[i]!);
     await backend.commit();
     for (let i = 0; i < 3000; i++)
       if (i % 100 !== 0) backend.delete('key', b(`k${String(i).padStart(5, '0')}`));
     const { before, after } = await backend.defragment();
-    expect(before.total).toBeGreaterThan(3000 * 2000 * 0.5);
+    expect(before.total).toBeGreaterThan(3000 * 2000 * 0.9);
     expect(after.total).toBeLessThan(before.total / 4);
     const left = await backend.range('key', b(''), undefined);
-    expect(left.length).toBe(30);
-    expect(left.every((e) => Buffer.compare(e.value, value) === 0)).toBe(true);
+    expect(
+      left.map((e) => Buffer.compare(e.value, values[Number(text(e.key)!.slice(1))]!)),
+    ).toEqual(new Array(30).fill(0));
     await backend.close();
   });
 });
