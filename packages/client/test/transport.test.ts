@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import { status } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { AuthService, KVService } from '@kv/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AbortedError,
@@ -109,8 +110,6 @@ describe('retries', () => {
 
   it('sends hasleader metadata when requireLeader is set', async () => {
     let seen: string[] = [];
-    const { Server, ServerCredentials } = await import('@grpc/grpc-js');
-    const { KVService } = await import('@kv/api');
     const srv = new Server();
     srv.addService(KVService, {
       range: (
@@ -137,8 +136,6 @@ describe('retries', () => {
 
 describe('auth token', () => {
   it('authenticates once, then re-authenticates when the server rejects the token', async () => {
-    const { Server, ServerCredentials } = await import('@grpc/grpc-js');
-    const { AuthService, KVService } = await import('@kv/api');
     let issued = 0;
     const seen: string[] = [];
     const srv = new Server();
