@@ -130,6 +130,16 @@ export {
   FastKVClient,
 } from './range-response-codec';
 
+export {
+  /**
+   * Hand-written WatchResponse encoder: the same bytes as
+   * `etcdserverpb.WatchResponse.encode(msg).finish()`, in one allocation.
+   */
+  encodeWatchResponse,
+  /** `WatchService` whose server-side response serializer is `encodeWatchResponse`. */
+  FastWatchService,
+} from './watch-response-codec';
+
 /**
  * JSON exactly as etcd's HTTP gateway writes it: `etcdJson.<pkg>.<Message>.toJSON(msg)`
  * uses the original .proto field names (`cluster_id`, `create_revision`,

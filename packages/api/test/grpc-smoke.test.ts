@@ -8,6 +8,7 @@ import {
   etcdserverpb,
   FastKVClient,
   FastKVService,
+  FastWatchService,
   KVClient,
   KVService,
   WatchClient,
@@ -78,6 +79,7 @@ describe('grpc-js smoke test', () => {
     server.addService(KVService, kv);
     server.addService(WatchService, watch);
     fastServer.addService(FastKVService, kv);
+    fastServer.addService(FastWatchService, watch);
     address = await listen(server);
     fastAddress = await listen(fastServer);
   });
@@ -129,25 +131,34 @@ describe('grpc-js smoke test', () => {
     }
   });
 
-  it('runs the bidi Watch stream', async () => {
-    const client = new WatchClient(address, credentials.createInsecure());
-    try {
-      const stream = client.watch();
-      const got = new Promise<etcdserverpb.WatchResponse>((resolve, reject) => {
-        stream.once('data', resolve);
-        stream.once('error', reject);
-      });
-      stream.write(
-        etcdserverpb.WatchRequest.fromPartial({
-          requestUnion: { $case: 'createRequest', value: { key: Buffer.from('a'), watchId: 11n } },
-        }),
+  it.each(['WatchService', 'FastWatchService'] as const)(
+    'runs the bidi Watch stream (%s)',
+    async (kind) => {
+      const client = new WatchClient(
+        kind === 'WatchService' ? address : fastAddress,
+        credentials.createInsecure(),
       );
-      const res = await got;
-      expect(res.created).toBe(true);
-      expect(res.watchId).toBe(11n);
-      stream.end();
-    } finally {
-      client.close();
-    }
-  });
+      try {
+        const stream = client.watch();
+        const got = new Promise<etcdserverpb.WatchResponse>((resolve, reject) => {
+          stream.once('data', resolve);
+          stream.once('error', reject);
+        });
+        stream.write(
+          etcdserverpb.WatchRequest.fromPartial({
+            requestUnion: {
+              $case: 'createRequest',
+              value: { key: Buffer.from('a'), watchId: 11n },
+            },
+          }),
+        );
+        const res = await got;
+        expect(res.created).toBe(true);
+        expect(res.watchId).toBe(11n);
+        stream.end();
+      } finally {
+        client.close();
+      }
+    },
+  );
 });
