@@ -252,8 +252,25 @@ export class EtcdServer {
       },
     });
     this.#raft.start();
+    this.#campaignIfAlone();
     this.#leaseTimer = o.clock.setInterval(() => this.#revokeExpiredLeases(), 500);
     this.#schedulePublish(0);
+  }
+
+  /**
+   * A member that is the only voter need not wait an election timeout to
+   * lead (etcd fast-forwards its ticks for the same reason). The bootstrap
+   * configuration is applied with the first Ready, so this waits for it.
+   */
+  #campaignIfAlone(): void {
+    const tryCampaign = async (): Promise<void> => {
+      await this.#raft.idle();
+      const voters = this.#raft.rawNode.status().config.voters;
+      if (voters.length === 1 && voters[0] === this.memberId && this.leader === 0n) {
+        this.#raft.withRawNode((n) => n.campaign());
+      }
+    };
+    setImmediate(() => void tryCampaign());
   }
 
   // ---------------------------------------------------------------- status

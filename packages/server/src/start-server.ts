@@ -6,7 +6,9 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { Server as GrpcServer } from '@grpc/grpc-js';
+import { Server as GrpcServer, credentials as grpcCredentials } from '@grpc/grpc-js';
+import { createGatewayHandler, grpcClientBackend } from '@kv/grpc-gateway';
+import type { GatewayHandler, GrpcClientBackend } from '@kv/grpc-gateway';
 import { LevelBackend } from '@kv/backend-level';
 import {
   Compactor,
@@ -214,8 +216,14 @@ export async function startServer(
   registerEtcdServices(grpc, etcd, { logger, metrics, clock: systemClock });
 
   const ops = opsHandler({ server: () => etcd, metrics });
+  // The JSON gateway forwards to this member's own gRPC listener, as etcd's does.
+  const gw: { handler?: GatewayHandler; backend?: GrpcClientBackend } = {};
   const httpServer = http.createServer((req, res) => {
     if (ops(req, res)) return;
+    if (gw.handler !== undefined) {
+      gw.handler(req, res);
+      return;
+    }
     res.statusCode = 404;
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('404 page not found\n');
@@ -238,6 +246,9 @@ export async function startServer(
     u.port = String(l.port);
     return `${u.protocol}//${u.host}`;
   });
+  const first = listeners[0]!;
+  gw.backend = grpcClientBackend(`127.0.0.1:${first.port}`, grpcCredentials.createInsecure());
+  gw.handler = createGatewayHandler(gw.backend, { maxRequestBytes: config.maxRequestBytes });
   logger.info(
     {
       name: config.name,
@@ -278,6 +289,7 @@ export async function startServer(
             resolve();
           });
         });
+        gw.backend?.close();
         await Promise.all(listeners.map((l) => l.close()));
         await etcd.stop();
         httpServer.close();
