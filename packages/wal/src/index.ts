@@ -28,7 +28,9 @@ export { WalError } from './errors';
 export type { WalErrorCode } from './errors';
 /** Checksummed snapshot files: save, load the newest valid one, purge by count. */
 export { SnapshotStore } from './snapshot-store';
-/** Options of {@link SnapshotStore}. */
-export type { SnapshotStoreOptions, StoredSnapshot } from './snapshot-store';
+/** Options of {@link SnapshotStore}: how many snapshots to keep, whether to fsync. */
+export type { SnapshotStoreOptions } from './snapshot-store';
+/** A snapshot as saved and loaded by {@link SnapshotStore}: index, term and data. */
+export type { StoredSnapshot } from './snapshot-store';
 /** CRC-32C (Castagnoli) continuing from `crc` over `buf[start, end)`; slicing-by-8. */
 export { crc32c } from './crc32c';
