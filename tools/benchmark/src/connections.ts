@@ -3,9 +3,9 @@
 // channels to the same address), and the KV, Watch and Lease clients of a
 // connection share its channel.
 
-import { credentials, status } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, status } from '@grpc/grpc-js';
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { FastKVClient, LeaseClient, WatchClient } from '@kv/api';
+import { FastKVClient, KVService, LeaseClient, WatchClient } from '@kv/api';
 import type { KVClient } from '@kv/api';
 
 export interface Connection {
@@ -23,10 +23,34 @@ const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.enable_channelz': 0,
 };
 
-export function connect(endpoint: string): Connection {
-  // FastKVClient decodes Range responses with @kv/api's hand-written codec,
-  // which keeps the generator's own cost low on large ranges.
-  const kv = new FastKVClient(endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
+const keepBytes = (b: Buffer): Buffer => b;
+
+/**
+ * The generated KV service with its response decoders replaced by the
+ * identity: the load loop only needs each call's status, and decoding a
+ * 1,000-key range costs the generator more than etcd spends serving it.
+ * Its callbacks receive the undecoded bytes, so it is typed loosely on
+ * purpose and used only where responses are ignored.
+ */
+const UndecodedKVService = {
+  ...KVService,
+  range: { ...KVService.range, responseDeserialize: keepBytes },
+  put: { ...KVService.put, responseDeserialize: keepBytes },
+  deleteRange: { ...KVService.deleteRange, responseDeserialize: keepBytes },
+  txn: { ...KVService.txn, responseDeserialize: keepBytes },
+};
+const UndecodedKVClient = makeGenericClientConstructor(
+  UndecodedKVService,
+  'etcdserverpb.KV',
+) as unknown as typeof FastKVClient;
+
+/**
+ * Opens one connection. With `decode`, KV responses are decoded (Range with
+ * @kv/api's hand-written codec); without, they are left as bytes.
+ */
+export function connect(endpoint: string, decode = false): Connection {
+  const Kv = decode ? FastKVClient : UndecodedKVClient;
+  const kv = new Kv(endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
   const channelOverride = kv.getChannel();
   return {
     kv,
@@ -36,8 +60,15 @@ export function connect(endpoint: string): Connection {
 }
 
 /** Opens `n` connections round-robin over the endpoints, from `offset`. */
-export function connectAll(endpoints: readonly string[], n: number, offset = 0): Connection[] {
-  return Array.from({ length: n }, (_, i) => connect(endpoints[(i + offset) % endpoints.length]!));
+export function connectAll(
+  endpoints: readonly string[],
+  n: number,
+  offset = 0,
+  decode = false,
+): Connection[] {
+  return Array.from({ length: n }, (_, i) =>
+    connect(endpoints[(i + offset) % endpoints.length]!, decode),
+  );
 }
 
 export function closeAll(conns: readonly Connection[]): void {

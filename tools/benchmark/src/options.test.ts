@@ -74,6 +74,8 @@ describe('parseArgs', () => {
     expect(parseArgs(['watch-latency']).rate).toBe(100);
     expect(parseArgs(['lease-keepalive', '--lease-ttl', '30']).leaseTtl).toBe(30);
     expect(parseArgs(['put', '--sequential-keys=false']).sequentialKeys).toBe(false);
+    expect(parseArgs(['range', '--decode-responses']).decodeResponses).toBe(true);
+    expect(parseArgs(['range']).decodeResponses).toBe(false);
   });
 
   it.each([

@@ -62,6 +62,8 @@ export interface BenchOptions {
   leaseTtl: number;
   /** Grace period after the run for in-flight requests and events. */
   drainTimeoutMs: number;
+  /** Decode KV responses (off: only each call's status is looked at). */
+  decodeResponses: boolean;
   /** Print only the JSON line. */
   json: boolean;
 }
@@ -99,6 +101,7 @@ export function defaultOptions(mode: Mode): BenchOptions {
     streams: watch ? 1 : 0,
     leaseTtl: 60,
     drainTimeoutMs: 5000,
+    decodeResponses: false,
     json: false,
   };
 }
@@ -119,6 +122,7 @@ common flags:
   --rate N                requests/s over all clients (default unlimited)
   --workers N             worker threads generating load (default 1)
   --preload               write every key of the key space before measuring
+  --decode-responses      decode KV responses (default: status only, cheaper)
   --json                  print only the JSON line
 mode flags:
   range:     --consistency l|s, --prefix (read the whole key prefix), --limit N
@@ -154,7 +158,7 @@ function boolArg(flag: string, v: string | undefined): boolean {
   throw new UsageError(`${flag} takes no value or =true/=false, got "${v}"`);
 }
 
-const BOOLEAN_FLAGS = new Set(['sequential-keys', 'prefix', 'preload', 'json']);
+const BOOLEAN_FLAGS = new Set(['sequential-keys', 'prefix', 'preload', 'json', 'decode-responses']);
 
 /** Parses a command line (without node and script) into options. */
 export function parseArgs(argv: readonly string[]): BenchOptions {
@@ -176,6 +180,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       if (name === 'sequential-keys') o.sequentialKeys = b;
       else if (name === 'prefix') o.prefix = b;
       else if (name === 'preload') o.preload = b;
+      else if (name === 'decode-responses') o.decodeResponses = b;
       else o.json = b;
       continue;
     }

@@ -122,7 +122,7 @@ export class Shard {
   /** Connects, and creates the watchers or leases the mode needs. */
   async setup(): Promise<void> {
     const n = Math.max(1, this.plan.conns);
-    this.conns = connectAll(this.o.endpoints, n, this.plan.index);
+    this.conns = connectAll(this.o.endpoints, n, this.plan.index, this.o.decodeResponses);
     await waitReady(this.conns, READY_TIMEOUT_MS);
     this.send = this.makeSend();
     if (isWatchMode(this.o)) await this.createWatchers();

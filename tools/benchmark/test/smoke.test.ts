@@ -89,6 +89,24 @@ describe('load generator against etcd', () => {
     expectClean(r, 50);
   });
 
+  it('range: the same with decoded responses', async () => {
+    const r = await run([
+      'range',
+      '--prefix',
+      '--key-prefix',
+      'rd/',
+      '--key-space',
+      '100',
+      '--limit',
+      '50',
+      '--preload',
+      '--total',
+      '20',
+      '--decode-responses',
+    ]);
+    expectClean(r, 20);
+  });
+
   it('txn-put: transactions of several puts', async () => {
     expectClean(
       await run([
