@@ -96,11 +96,11 @@ export class Unstable {
   }
 
   slice(lo: number, hi: number): Entry[] {
-    invariant(
-      lo <= hi && lo >= this.offset && hi <= this.offset + this.entries.length,
-      () =>
+    if (!(lo <= hi && lo >= this.offset && hi <= this.offset + this.entries.length))
+      invariant(
+        false,
         `unstable.slice[${lo},${hi}) out of bound [${this.offset},${this.offset + this.entries.length}]`,
-    );
+      );
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }

@@ -81,10 +81,11 @@ export class RaftLog {
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
-      invariant(
-        ci > this.committed,
-        () => `entry ${ci} conflicts with committed entry [committed(${this.committed})]`,
-      );
+      if (!(ci > this.committed))
+        invariant(
+          false,
+          `entry ${ci} conflicts with committed entry [committed(${this.committed})]`,
+        );
       this.append(ents.slice(ci - (index + 1)));
     }
     this.commitTo(Math.min(committed, lastNew));
@@ -94,10 +95,8 @@ export class RaftLog {
   append(ents: readonly Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0]!.index - 1;
-    invariant(
-      after >= this.committed,
-      () => `after(${after}) is out of range [committed(${this.committed})]`,
-    );
+    if (!(after >= this.committed))
+      invariant(false, `after(${after}) is out of range [committed(${this.committed})]`);
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -160,27 +159,25 @@ export class RaftLog {
 
   commitTo(tocommit: number): void {
     if (this.committed < tocommit) {
-      invariant(
-        this.lastIndex() >= tocommit,
-        () => `tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]`,
-      );
+      if (!(this.lastIndex() >= tocommit))
+        invariant(false, `tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]`);
       this.committed = tocommit;
     }
   }
 
   appliedTo(i: number): void {
     if (i === 0) return;
-    invariant(
-      this.committed >= i && i >= this.applied,
-      () =>
+    if (!(this.committed >= i && i >= this.applied))
+      invariant(
+        false,
         `applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`,
-    );
+      );
     this.applied = i;
     this.applying = Math.max(this.applying, i);
   }
 
   acceptApplying(i: number): void {
-    invariant(this.committed >= i, `applying(${i}) beyond committed(${this.committed})`);
+    if (this.committed < i) invariant(false, `applying(${i}) beyond committed(${this.committed})`);
     this.applying = i;
   }
 
@@ -247,14 +244,12 @@ export class RaftLog {
   }
 
   private mustCheckOutOfBounds(lo: number, hi: number): void {
-    invariant(lo <= hi, `invalid slice ${lo} > ${hi}`);
+    if (lo > hi) invariant(false, `invalid slice ${lo} > ${hi}`);
     const fi = this.firstIndex();
     if (lo < fi) throw new RaftError('RAFT_COMPACTED', `slice from ${lo} compacted (first ${fi})`);
     const length = this.lastIndex() + 1 - fi;
-    invariant(
-      hi <= fi + length,
-      () => `slice[${lo},${hi}) out of bound [${fi},${this.lastIndex()}]`,
-    );
+    if (!(hi <= fi + length))
+      invariant(false, `slice[${lo},${hi}) out of bound [${fi},${this.lastIndex()}]`);
   }
 }
 

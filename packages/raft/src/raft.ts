@@ -141,9 +141,8 @@ export class Raft {
   // --- sending ------------------------------------------------------------
 
   send(m: Message): void {
-    let msg = m;
-    if (msg.from === None) msg = { ...msg, from: this.id };
-    const t = msg.type;
+    const t = m.type;
+    let term = m.term;
     if (
       t === MessageType.MsgVote ||
       t === MessageType.MsgVoteResp ||
@@ -151,13 +150,17 @@ export class Raft {
       t === MessageType.MsgPreVoteResp
     ) {
       // Vote messages carry the term they are for (pre-votes a future one).
-      invariant(msg.term !== 0, `term should be set when sending ${t}`);
+      if (term === 0) invariant(false, `term should be set when sending ${t}`);
     } else {
-      invariant(msg.term === 0, `term should not be set when sending ${t} (was ${msg.term})`);
+      if (term !== 0) invariant(false, `term should not be set when sending ${t} (was ${term})`);
       // Proposals and read requests are forwarded as local messages.
-      if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex)
-        msg = { ...msg, term: this.term };
+      if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) term = this.term;
     }
+    // One copy at most: messages are immutable once queued.
+    const msg =
+      m.from === None || term !== m.term
+        ? { ...m, from: m.from === None ? this.id : m.from, term }
+        : m;
     if (
       t === MessageType.MsgAppResp ||
       t === MessageType.MsgVoteResp ||
@@ -165,7 +168,8 @@ export class Raft {
     ) {
       this.msgsAfterAppend.push(msg);
     } else {
-      invariant(msg.to !== this.id, `message should not be self-addressed when sending ${t}`);
+      if (msg.to === this.id)
+        invariant(false, `message should not be self-addressed when sending ${t}`);
       this.msgs.push(msg);
     }
   }

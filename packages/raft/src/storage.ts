@@ -144,10 +144,11 @@ export class MemoryStorage implements Storage {
     let ents = entries;
     if (first > entries[0]!.index) ents = entries.slice(first - entries[0]!.index);
     const offset = ents[0]!.index - this.ents[0]!.index;
-    invariant(
-      offset <= this.ents.length,
-      () => `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`,
-    );
+    if (!(offset <= this.ents.length))
+      invariant(
+        false,
+        `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`,
+      );
     if (offset < this.ents.length) this.ents.length = offset;
     for (const e of ents) this.ents.push(e);
   }
