@@ -33,6 +33,8 @@ export function post(
       },
     );
     req.on('error', reject);
+    // A hung request should fail with its address, not time the test out.
+    req.setTimeout(8000, () => req.destroy(new Error(`POST ${base}${path}: no answer in 8 s`)));
     req.end(payload);
   });
 }

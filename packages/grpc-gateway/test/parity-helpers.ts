@@ -97,6 +97,29 @@ export async function expectSame(
 }
 
 /**
+ * For answers that drift on their own (database size, hash, raft index while
+ * etcd commits in the background): asks etcd, us, etcd again, and compares
+ * only when etcd's two answers agree, so ours was taken at a stable point.
+ */
+export async function expectSameWhenStable(
+  rig: Rig,
+  path: string,
+  body: string | object,
+  scrubKeys: readonly string[] = [],
+): Promise<{ theirs: Reply; ours: Reply }> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const before = await post(rig.theirs, path, body);
+    const ours = await post(rig.ours, path, body);
+    const after = await post(rig.theirs, path, body);
+    if (before.text === after.text) {
+      expectSameReply(before, ours, scrubKeys);
+      return { theirs: before, ours };
+    }
+  }
+  throw new Error(`${path}: etcd's answer never settled`);
+}
+
+/**
  * For a mutation: runs `setup` then the request against etcd's gateway, then
  * `setup` and the request against ours, and compares after scrubbing.
  */
