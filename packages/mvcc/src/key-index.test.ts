@@ -27,11 +27,16 @@ describe('KeyIndex', () => {
     ki.put(9, 0);
     const kept: number[][] = [];
     expect(ki.keep(3)).toEqual([3, 0]);
-    expect(ki.compact(3, (m, s) => kept.push([m, s]))).toBe(false);
+    expect(ki.keeps(3, 3, 0)).toBe(true);
+    expect(ki.keeps(3, 2, 0)).toBe(false);
+    expect(ki.compact(3)).toBe(false);
+    kept.push([3, 0]);
     expect(ki.revisions()).toEqual([3, 0, 5, 0, 7, 0, 9, 0]);
     expect(ki.get(4)).toEqual({ main: 3, sub: 0, createRevision: 2, version: 2 });
     expect(ki.keep(5)).toBeUndefined();
-    expect(ki.compact(8, (m, s) => kept.push([m, s]))).toBe(false);
+    expect(ki.keep(8)).toEqual([7, 0]);
+    expect(ki.compact(8)).toBe(false);
+    kept.push([7, 0]);
     expect(ki.revisions()).toEqual([7, 0, 9, 0]);
     expect(kept).toEqual([
       [3, 0],

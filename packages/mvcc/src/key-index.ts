@@ -127,12 +127,19 @@ export class KeyIndex implements Generation {
     return i < 0 ? undefined : [revs[i] as number, revs[i + 1] as number];
   }
 
+  /** Whether (main, sub) is the revision compaction at `at` keeps (see {@link keep}); allocation-free. */
+  keeps(at: number, main: number, sub: number): boolean {
+    const revs = this.gen(this.firstAliveGeneration(at)).revs;
+    const i = newestAtOrBelow(revs, at);
+    return i >= 0 && revs[i] === main && revs[i + 1] === sub;
+  }
+
   /**
-   * Drop history that no read at or after `at` needs. Calls `kept` with the
-   * revision kept, if any. Returns true when nothing is left (the key can
-   * leave the tree).
+   * Drop history that no read at or after `at` needs: afterwards the only
+   * revision at or below `at` left is the one {@link keep} names. Returns
+   * true when nothing is left (the key can leave the tree).
    */
-  compact(at: number, kept?: (main: number, sub: number) => void): boolean {
+  compact(at: number): boolean {
     const gi = this.firstAliveGeneration(at);
     if (gi > 0 && this.older !== undefined) {
       this.older = gi >= this.older.length ? undefined : this.older.slice(gi);
@@ -140,7 +147,6 @@ export class KeyIndex implements Generation {
     const g = this.gen(0);
     const i = newestAtOrBelow(g.revs, at);
     if (i > 0) g.revs = g.revs.slice(i);
-    if (i >= 0) kept?.(g.revs[0] as number, g.revs[1] as number);
     return this.older === undefined && this.revs.length === 0;
   }
 

@@ -12,7 +12,6 @@ import { decodeRevision, decodeUint64, encodeRevision, encodeUint64 } from './re
 import { crc32cUpdate } from './crc32c';
 import { EventType } from './types';
 import type { MvccEvent, RangeOptions, RangeResult } from './types';
-import { RevisionSet } from './revision-set';
 import { WatchHub } from './watch/hub';
 import type { WatchStream } from './watch/stream';
 
@@ -162,17 +161,24 @@ export class MvccStore {
     this.checkOpen();
     assertRevision(revision, 'revision');
     const current = this.current;
-    const compactRevision = this.compacted;
+    let compactRevision = this.compacted;
     const upTo = revision === 0 ? current : revision;
     if (upTo > current) throw new MvccError(MvccErrorCode.FutureRev);
     if (upTo < compactRevision) {
       throw new MvccError(MvccErrorCode.Compacted, undefined, compactRevision);
     }
-    const keep = new RevisionSet();
-    for (const ki of this.tree.values()) {
-      const k = ki.keep(compactRevision);
-      if (k !== undefined) keep.add(k[0], k[1]);
+    // A compaction moving on mid-way changes what "kept" means: start over.
+    for (;;) {
+      const hash = await this.hashOnce(upTo, compactRevision);
+      if (this.compacted === compactRevision) return { hash, revision: current, compactRevision };
+      compactRevision = this.compacted;
+      if (upTo < compactRevision) {
+        throw new MvccError(MvccErrorCode.Compacted, undefined, compactRevision);
+      }
     }
+  }
+
+  private async hashOnce(upTo: number, compactRevision: number): Promise<number> {
     let hash = crc32cUpdate(0, KEY_BUCKET_NAME);
     const pin = this.pins.pin(compactRevision);
     try {
@@ -181,9 +187,8 @@ export class MvccStore {
       for (;;) {
         const entries = await this.backend.range('key', from, end, { limit: this.batch });
         for (const e of entries) {
-          const r = decodeRevision(e.key);
           // The compaction rule: below the compaction point only kept revisions count.
-          if (r.main < compactRevision && !keep.has(r.main, r.sub)) continue;
+          if (!this.survives(e.key, e.value, compactRevision)) continue;
           hash = crc32cUpdate(hash, e.key);
           hash = crc32cUpdate(hash, e.value);
         }
@@ -193,7 +198,19 @@ export class MvccStore {
     } finally {
       this.pins.release(pin);
     }
-    return { hash, revision: current, compactRevision };
+    return hash;
+  }
+
+  /**
+   * Whether a backend entry survives compaction at `at`: revisions above it
+   * and all revisions at it do; below it only the one each key's index keeps.
+   */
+  private survives(revKey: Uint8Array, value: Uint8Array, at: number): boolean {
+    const r = decodeRevision(revKey);
+    if (r.main >= at) return true;
+    if (r.tombstone) return false;
+    const ki = this.tree.get(bytesToBinary(decodeKeyValue(value).key));
+    return ki !== undefined && ki.keeps(at, r.main, r.sub);
   }
 
   /** Numbers of watchers by state, for metrics: caught up, catching up, and set aside (slow consumers). */
@@ -423,8 +440,6 @@ export class MvccStore {
   private async physicalCompact(revision: number): Promise<void> {
     await this.backend.commit();
     // 1. The index, in batches of keys; each key's compaction is atomic.
-    const keep = new RevisionSet();
-    const onKept = (main: number, sub: number): void => keep.add(main, sub);
     let after: string | undefined;
     let first = true;
     for (;;) {
@@ -437,7 +452,7 @@ export class MvccStore {
         if (n >= this.batch) break;
         n++;
         last = k;
-        if (ki.compact(revision, onKept)) empty.push(k);
+        if (ki.compact(revision)) empty.push(k);
       }
       for (const k of empty) this.tree.delete(k);
       first = false;
@@ -455,9 +470,7 @@ export class MvccStore {
     for (;;) {
       const entries = await this.backend.range('key', from, end, { limit: this.batch });
       for (const e of entries) {
-        const r = decodeRevision(e.key);
-        if (r.main === revision || keep.has(r.main, r.sub)) continue;
-        this.backend.delete('key', e.key);
+        if (!this.survives(e.key, e.value, revision)) this.backend.delete('key', e.key);
       }
       if (entries.length < this.batch) break;
       from = nextKey((entries[entries.length - 1] as { key: Uint8Array }).key);
