@@ -222,8 +222,9 @@ export async function startServer(
   const extra = Object.entries(flags).map(([k, v]) => `--${k}=${v}`);
   const children: ChildProcess[] = [];
   for (let i = 0; i < members; i++) {
-    // etcd accepts an empty existing data dir; creating it spares servers that expect one.
-    mkdirSync(join(dir, `m${i}`), { recursive: true });
+    // etcd accepts an empty existing data dir. Our server (as of this
+    // writing) fails unless <data-dir>/member exists, so that is made too.
+    mkdirSync(join(dir, `m${i}`, ...(kind === 'kv' ? ['member'] : [])), { recursive: true });
     const log = openSync(join(dir, `m${i}.log`), 'a');
     const child = spawn(
       bin,
