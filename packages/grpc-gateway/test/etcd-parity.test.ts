@@ -131,6 +131,17 @@ describe('kv', () => {
     expect(json(tooLarge.ours)).toMatchObject({ code: 3 });
   });
 
+  it('responses over the default 4 MiB gRPC receive limit', async () => {
+    const value = Buffer.alloc(1_400_000, 7).toString('base64');
+    for (const k of ['big/1', 'big/2', 'big/3']) await put(k, '', { value });
+    const { ours } = await expectSame(rig, '/v3/kv/range', {
+      key: b64('big/'),
+      range_end: b64('big0'),
+    });
+    expect(ours.text.length).toBeGreaterThan(5_000_000);
+    await post(rig.theirs, '/v3/kv/deleterange', { key: b64('big/'), range_end: b64('big0') });
+  });
+
   it('empty and null bodies are the default message', async () => {
     await expectSame(rig, '/v3/kv/range', '');
     await expectSame(rig, '/v3/kv/range', 'null');
@@ -318,6 +329,11 @@ describe('maintenance', () => {
     // etcd 3.4 binds /v3/maintenance/hash to Hash.
     const hash = await expectSameWhenStable(rig, '/v3/maintenance/hash', {});
     expect(Object.keys(json(hash.ours) as object)).toEqual(['header', 'hash']);
+  });
+
+  it('transfer-leadership to a member that does not exist', async () => {
+    const reply = await expectSame(rig, '/v3/maintenance/transfer-leadership', { targetID: 42 });
+    expect(reply.ours.status).not.toBe(200);
   });
 
   it('hashkv (a 3.5+ route; 3.4 has the RPC but no route)', async () => {
