@@ -32,6 +32,7 @@ export interface SimulationOptions {
   readonly proposeRate?: number;
   readonly readRate?: number;
   readonly compactRate?: number;
+  readonly transferRate?: number;
   /** Default: derived from the seed. */
   readonly preVote?: boolean;
   /** Default: derived from the seed. */
@@ -151,6 +152,7 @@ class Simulation {
       proposeRate: opts.proposeRate ?? 0.3,
       readRate: opts.readRate ?? 0.05,
       compactRate: opts.compactRate ?? 0.01,
+      transferRate: opts.transferRate ?? 0.005,
       preVote: opts.preVote ?? (seed >> 1) % 2 === 0,
       checkQuorum: opts.checkQuorum ?? (seed >> 2) % 2 === 0,
       verbose: opts.verbose ?? false,
@@ -336,6 +338,11 @@ class Simulation {
       }
     }
     if (this.faults && this.chance(this.o.confChangeRate)) this.proposeConfChange();
+    if (this.faults && this.chance(this.o.transferRate)) {
+      const l = this.leader();
+      const to = l ? this.pick(l.confState.voters) : undefined;
+      if (l && to !== undefined) this.tryLocal(() => l.raw!.transferLeadership(to));
+    }
     if (this.chance(this.o.compactRate)) {
       const n = this.pick(this.live());
       if (n && n.appliedIndex > n.storage.snapshot().metadata.index) {
@@ -461,6 +468,11 @@ class Simulation {
         (this.partition && this.partition.has(m.from) !== this.partition.has(m.to))
       ) {
         this.reportSnapshot(m, false);
+        // A transport that notices the failure tells the leader.
+        const from = this.nodes.get(m.from);
+        if (m.type === MessageType.MsgApp && from?.raw !== undefined && this.chance(0.5)) {
+          this.tryLocal(() => from.raw!.reportUnreachable(m.to));
+        }
         continue;
       }
       if (this.o.trace && this.now > this.o.steps + 300) console.log(this.now, describeMessage(m));
