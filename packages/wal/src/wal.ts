@@ -70,6 +70,7 @@ const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 const LOCK_NAME = 'wal.lock';
 const PREALLOC_NAME = `next${TMP_SUFFIX}`;
 const ZEROS = Buffer.alloc(1024 * 1024);
+const EAGER_FLUSH_BYTES = 512 * 1024;
 const MAX_U64 = (1n << 64n) - 1n;
 
 /** A queued save: its records framed (payload CRCs done), to be chained at flush. */
@@ -130,6 +131,7 @@ export class Wal {
   private unread: WalContents | undefined;
   private mustRead: boolean;
   private queue: Op[] = [];
+  private queuedBytes = 0;
   private flushing = false;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => {};
@@ -465,11 +467,15 @@ export class Wal {
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ buf, lastEntry, snapshotIndex, hardState, resolve, reject });
+      this.queuedBytes += buf?.length ?? 0;
       if (!this.flushing) {
         this.flushing = true;
         this.idle = new Promise<void>((r) => (this.markIdle = r));
-        // A microtask, so saves issued in the same tick join the first write.
-        queueMicrotask(() => void this.drain());
+        // Usually a microtask, so saves issued in the same tick join the first
+        // write. With a lot already queued, write at once instead: saves still
+        // being framed in this tick then overlap the disk and form the next group.
+        if (this.queuedBytes >= EAGER_FLUSH_BYTES) void this.drain();
+        else queueMicrotask(() => void this.drain());
       }
     });
   }
@@ -478,6 +484,7 @@ export class Wal {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
+      this.queuedBytes = 0;
       if (this.failed) {
         for (const op of batch) op.reject(this.failed);
         continue;

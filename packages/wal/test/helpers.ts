@@ -1,21 +1,22 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import type { WalEntry } from '../src/index';
+import { payload } from './data';
+
+export { META, payload } from './data';
+
+const made: string[] = [];
+// Every test file that imports these helpers removes its scratch directories.
+afterAll(async () => {
+  for (const dir of made.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
 
 export async function tempDir(prefix = 'wal-test-'): Promise<string> {
-  return fs.mkdtemp(join(os.tmpdir(), prefix));
-}
-
-/** Deterministic payload for an entry, so a reader can check it without a copy. */
-export function payload(index: number, term: number, size = 16 + (index % 7) * 13): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = (index * 2654435761 + term * 97) >>> 0;
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
+  const dir = await fs.mkdtemp(join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export function entries(from: number, to: number, term = 1, size?: number): WalEntry[] {
@@ -31,5 +32,3 @@ export async function segmentFiles(dir: string): Promise<string[]> {
 export async function copyDir(from: string, to: string): Promise<void> {
   await fs.cp(from, to, { recursive: true });
 }
-
-export const META = new TextEncoder().encode('cluster=c1 member=m1');
