@@ -21,7 +21,10 @@ import { withTimeout } from './shard';
 export interface CompareRow {
   name: string;
   description: string;
+  /** Without --total the runner adds --duration. */
   args: readonly string[];
+  /** Distinct keys the row leaves in the store: the table then shows RSS growth per key. */
+  keys?: number;
 }
 
 // Keys of 8 bytes and values of 256 bytes, as in etcd's performance docs.
@@ -96,6 +99,28 @@ export const STANDARD_ROWS: readonly CompareRow[] = [
   },
 ];
 
+/** Rows run only when named in --rows. */
+export const EXTRA_ROWS: readonly CompareRow[] = [
+  {
+    name: 'mem-20k',
+    description: 'memory: 20,000 distinct keys of 256 B written once (RSS growth per key)',
+    args: [
+      'put',
+      '--sequential-keys',
+      '--key-space',
+      '20000',
+      '--total',
+      '20000',
+      '--clients',
+      '100',
+      '--conns',
+      '10',
+      ...KV,
+    ],
+    keys: 20_000,
+  },
+];
+
 /** Settings of one comparison. */
 export interface CompareOptions {
   servers: ServerKind[];
@@ -124,6 +149,8 @@ export interface Measurement {
   serverCpuSeconds: number;
   /** Highest peak RSS among the members, bytes. */
   serverPeakRssBytes: number;
+  /** Growth of the highest member's peak RSS during the row, per key of `CompareRow.keys`. */
+  rssBytesPerKey: number | undefined;
   /** CPU seconds of the load generator itself during the row. */
   generatorCpuSeconds: number;
 }
@@ -133,7 +160,8 @@ function rowOptions(
   endpoints: readonly string[],
   durationMs: number,
 ): BenchOptions {
-  const o = parseArgs([...row.args, '--duration', `${durationMs}ms`]);
+  const bounded = row.args.includes('--total');
+  const o = parseArgs(bounded ? [...row.args] : [...row.args, '--duration', `${durationMs}ms`]);
   o.endpoints = [...endpoints];
   return o;
 }
@@ -157,6 +185,7 @@ export async function measureRow(
       failure: `start failed: ${err instanceof Error ? err.message : String(err)}`,
       serverCpuSeconds: 0,
       serverPeakRssBytes: 0,
+      rssBytesPerKey: undefined,
       generatorCpuSeconds: 0,
     };
   }
@@ -169,7 +198,7 @@ export async function measureRow(
     // Bounded: the row's duration, its drain grace, and time for preload/setup.
     result = await withTimeout(
       runBenchmark(opts),
-      o.durationMs + 2 * opts.drainTimeoutMs + 60_000,
+      (opts.durationMs > 0 ? opts.durationMs : 300_000) + 2 * opts.drainTimeoutMs + 60_000,
       `running ${row.name}`,
     );
   } catch (err) {
@@ -183,6 +212,8 @@ export async function measureRow(
     failure ??= `member died: ${err instanceof Error ? err.message : String(err)}`;
   }
   await cluster.stop();
+  const peakBefore = Math.max(0, ...before.map((u) => u.peakRssBytes));
+  const peakAfter = Math.max(0, ...after.map((u) => u.peakRssBytes));
   return {
     row: row.name,
     members,
@@ -190,7 +221,8 @@ export async function measureRow(
     result,
     failure,
     serverCpuSeconds: after.reduce((s, u, i) => s + u.cpuSeconds - (before[i]?.cpuSeconds ?? 0), 0),
-    serverPeakRssBytes: Math.max(0, ...after.map((u) => u.peakRssBytes)),
+    serverPeakRssBytes: peakAfter,
+    rssBytesPerKey: row.keys !== undefined ? (peakAfter - peakBefore) / row.keys : undefined,
     generatorCpuSeconds: (gen.user + gen.system) / 1e6,
   };
 }
@@ -229,8 +261,8 @@ function ms(v: number): string {
 /** A Markdown table of the measurements, with ours/etcd ratios when both ran. */
 export function formatTable(ms_: readonly Measurement[]): string {
   const head =
-    '| members | row | server | throughput /s | p50 ms | p99 ms | p99.9 ms | errors | server CPU s | server peak RSS MB | generator CPU s |';
-  const sep = '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|';
+    '| members | row | server | throughput /s | p50 ms | p99 ms | p99.9 ms | errors | server CPU s | server peak RSS MB | RSS B/key | generator CPU s |';
+  const sep = '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const lines = [head, sep];
   const key = (m: Measurement): string => `${m.members}/${m.row}`;
   const groups = new Map<string, Measurement[]>();
@@ -240,8 +272,8 @@ export function formatTable(ms_: readonly Measurement[]): string {
       const r = m.result;
       lines.push(
         r
-          ? `| ${m.members} | ${m.row} | ${m.server} | ${fmt(r.throughput)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.p999)} | ${r.errorCount} | ${fmt(m.serverCpuSeconds, 2)} | ${fmt(m.serverPeakRssBytes / 2 ** 20, 1)} | ${fmt(m.generatorCpuSeconds, 2)} |`
-          : `| ${m.members} | ${m.row} | ${m.server} | failed: ${(m.failure ?? '').split('\n')[0]} | | | | | | | |`,
+          ? `| ${m.members} | ${m.row} | ${m.server} | ${fmt(r.throughput)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.p999)} | ${r.errorCount} | ${fmt(m.serverCpuSeconds, 2)} | ${fmt(m.serverPeakRssBytes / 2 ** 20, 1)} | ${m.rssBytesPerKey === undefined ? '' : fmt(m.rssBytesPerKey)} | ${fmt(m.generatorCpuSeconds, 2)} |`
+          : `| ${m.members} | ${m.row} | ${m.server} | failed: ${(m.failure ?? '').split('\n')[0]} | | | | | | | | |`,
       );
     }
     const etcd = group.find((m) => m.server === 'etcd')?.result;
@@ -251,7 +283,7 @@ export function formatTable(ms_: readonly Measurement[]): string {
       const kv = kvM.result;
       const ratio = (a: number, b: number): string => (b > 0 ? `×${(a / b).toFixed(2)}` : 'n/a');
       lines.push(
-        `| ${kvM.members} | ${kvM.row} | ours/etcd | ${ratio(kv.throughput, etcd.throughput)} | ${ratio(kv.latencyMs.p50, etcd.latencyMs.p50)} | ${ratio(kv.latencyMs.p99, etcd.latencyMs.p99)} | ${ratio(kv.latencyMs.p999, etcd.latencyMs.p999)} | | ${ratio(kvM.serverCpuSeconds, etcdM.serverCpuSeconds)} | ${ratio(kvM.serverPeakRssBytes, etcdM.serverPeakRssBytes)} | |`,
+        `| ${kvM.members} | ${kvM.row} | ours/etcd | ${ratio(kv.throughput, etcd.throughput)} | ${ratio(kv.latencyMs.p50, etcd.latencyMs.p50)} | ${ratio(kv.latencyMs.p99, etcd.latencyMs.p99)} | ${ratio(kv.latencyMs.p999, etcd.latencyMs.p999)} | | ${ratio(kvM.serverCpuSeconds, etcdM.serverCpuSeconds)} | ${ratio(kvM.serverPeakRssBytes, etcdM.serverPeakRssBytes)} | ${kvM.rssBytesPerKey !== undefined && etcdM.rssBytesPerKey !== undefined ? ratio(kvM.rssBytesPerKey, etcdM.rssBytesPerKey) : ''} | |`,
       );
     }
   }
@@ -300,11 +332,11 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
       case '--rows': {
         const names = takeValue().split(',');
         const rows = names.map((n) => {
-          const r = STANDARD_ROWS.find((row) => row.name === n);
-          if (!r)
-            throw new UsageError(
-              `unknown row "${n}" (${STANDARD_ROWS.map((x) => x.name).join(', ')})`,
-            );
+          const all = [...STANDARD_ROWS, ...EXTRA_ROWS];
+          const r = all.find((row) => row.name === n);
+          if (!r) {
+            throw new UsageError(`unknown row "${n}" (${all.map((x) => x.name).join(', ')})`);
+          }
           return r;
         });
         o.rows = rows;

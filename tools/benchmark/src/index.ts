@@ -78,6 +78,8 @@ export {
 export {
   /** The comparison rows of issue 12. */
   STANDARD_ROWS,
+  /** Rows run only when named (`mem-20k`: RSS growth per key). */
+  EXTRA_ROWS,
   /** Runs rows against servers and cluster sizes. */
   runCompare,
   /** Measures one row against one freshly started cluster. */

@@ -73,6 +73,30 @@ describe('compare', () => {
     expect(table).toMatch(/\| 1 \| put-1 \| ours\/etcd \| ×\d+\.\d\d \|/);
   });
 
+  it('reports RSS growth per key for rows that leave keys behind', async () => {
+    const row = {
+      name: 'mem',
+      description: 'test',
+      args: [
+        'put',
+        '--sequential-keys',
+        '--key-space',
+        '2000',
+        '--total',
+        '2000',
+        '--clients',
+        '20',
+        '--val-size',
+        '1024',
+      ],
+      keys: 2000,
+    };
+    const m = await measureRow(row, 'etcd', 1, { durationMs: 60_000, flags: {} });
+    expect(m.result!.ops).toBe(2000);
+    expect(m.rssBytesPerKey).toBeGreaterThan(0);
+    expect(formatTable([m])).toMatch(/\| 1 \| mem \| etcd \| .* \| [\d,]+ \| [\d.]+ \|$/);
+  });
+
   it('prints failed rows without numbers', () => {
     const table = formatTable([
       {
@@ -83,6 +107,7 @@ describe('compare', () => {
         failure: 'start failed: boom\nmore',
         serverCpuSeconds: 0,
         serverPeakRssBytes: 0,
+        rssBytesPerKey: undefined,
         generatorCpuSeconds: 0,
       },
     ]);
