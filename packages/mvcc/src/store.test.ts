@@ -228,6 +228,37 @@ describe('compaction and restore', () => {
     expect(await get(s2, 'k', ALL, 8)).toEqual(['k0=6 c1 m7 v3', 'k1=7 c2 m8 v3', 'k2=5 c3 m6 v2']);
   });
 
+  it('finishes a compaction that failed half-way through its backend deletions', async () => {
+    // Reads of the 'key' bucket fail after a number of calls: the "crash".
+    class FlakyBackend extends MemoryBackend {
+      rangesLeft = Infinity;
+      override range(
+        ...args: Parameters<MemoryBackend['range']>
+      ): ReturnType<MemoryBackend['range']> {
+        if (args[0] === 'key' && this.rangesLeft-- <= 0) return Promise.reject(new Error('crash'));
+        return super.range(...args);
+      }
+    }
+    const b = new FlakyBackend();
+    const s = await MvccStore.open(b, { compactionBatchLimit: 3 });
+    for (let i = 0; i < 30; i++) await put(s, `k${i % 5}`, `${i}`);
+    const total = (await b.range('key', new Uint8Array([0]), undefined)).length;
+    b.rangesLeft = 2;
+    await expect(s.compact(25)).rejects.toThrow('crash');
+    b.rangesLeft = Infinity;
+    const partial = (await b.range('key', new Uint8Array([0]), undefined)).length;
+    expect(partial).toBeLessThan(total); // some batches went through
+    expect(partial).toBeGreaterThan(10); // but not all
+    const s2 = await MvccStore.open(b, { compactionBatchLimit: 3 });
+    expect(s2.compactedRevision()).toBe(25);
+    // Newest of each key at or below 25 (k0@21..k4@25), plus 26..30.
+    const left = (await b.range('key', new Uint8Array([0]), undefined)).map(
+      (e) => decodeRevision(e.key).main,
+    );
+    expect(left).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    expect(await get(s2, 'k0', undefined, 25)).toEqual(['k0=20 c1 m21 v5']);
+  });
+
   it('restores leases, versions and create revisions', async () => {
     const b = new MemoryBackend();
     const s = await MvccStore.open(b);

@@ -116,7 +116,10 @@ export class WatchHub {
   removeWatcher(w: Watcher): void {
     if (w.state === 'synced') this.synced.delete(w);
     else if (w.state === 'unsynced') this.unsynced.delete(w);
-    else if (w.state === 'victim') this.victims.delete(w);
+    else if (w.state === 'victim') {
+      this.victims.delete(w);
+      w.stream.victims.delete(w);
+    }
     w.state = 'gone';
     w.pending = undefined;
     w.stream.watchers.delete(w.id);
@@ -153,11 +156,11 @@ export class WatchHub {
 
   /** A stream has room again: retry its victims, oldest first. */
   retryVictims(stream: Stream): void {
-    for (const w of this.victims) {
-      if (w.stream !== stream) continue;
+    for (const w of stream.victims) {
       if (!stream.offer(w.pending as WatchResponse, w.prevKv)) break;
       w.pending = undefined;
       this.victims.delete(w);
+      stream.victims.delete(w);
       if (w.minRev > this.store.currentRevision()) {
         w.state = 'synced';
         this.synced.add(w);
@@ -193,10 +196,12 @@ export class WatchHub {
   }
 
   private makeVictim(w: Watcher, resp: WatchResponse): void {
-    this.synced.delete(w);
+    if (w.state === 'synced') this.synced.delete(w);
+    else this.unsynced.delete(w);
     w.state = 'victim';
     w.pending = resp;
     this.victims.add(w);
+    w.stream.victims.add(w);
   }
 
   private sendProgress(): void {
@@ -307,10 +312,7 @@ export class WatchHub {
       if (evs !== undefined) {
         const resp: WatchResponse = { watchId: w.id, events: evs, revision: hi };
         if (!w.stream.offer(resp, w.prevKv)) {
-          this.unsynced.delete(w);
-          w.state = 'victim';
-          w.pending = resp;
-          this.victims.add(w);
+          this.makeVictim(w, resp);
           continue;
         }
       }
@@ -327,6 +329,8 @@ export class WatchHub {
 /** The stream: a bounded queue of responses and the watchers feeding it. */
 class Stream implements WatchStream {
   readonly watchers = new Map<number, Watcher>();
+  /** This stream's set-aside watchers, in the order they were set aside. */
+  readonly victims = new Set<Watcher>();
   private readonly queue: Queued[] = [];
   private wake: (() => void) | undefined;
   private nextId = 0;
@@ -409,7 +413,7 @@ class Stream implements WatchStream {
     }
     const item = this.queue.shift() as Queued;
     // Room again: let set-aside watchers of this stream resume.
-    this.hub.retryVictims(this);
+    if (this.victims.size > 0) this.hub.retryVictims(this);
     if (!item.prevKv) return { done: false, value: item.resp };
     const events = await Promise.all(item.resp.events.map((ev) => this.hub.previous(ev)));
     return { done: false, value: { ...item.resp, events } };
