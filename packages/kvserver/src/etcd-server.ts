@@ -94,6 +94,12 @@ export interface EtcdServerOptions {
   readonly preVote?: boolean;
   readonly failpoint?: (name: string) => Promise<void> | void;
   readonly logger?: Logger;
+  /**
+   * TEST ONLY — deliberately broken modes that the robustness harness must
+   * detect: `staleReads` serves linearizable reads from local state without
+   * ReadIndex; `ackBeforeSync` acknowledges writes before the WAL has them.
+   */
+  readonly unsafeTestModes?: { readonly staleReads?: boolean; readonly ackBeforeSync?: boolean };
   readonly onFatal?: (err: unknown) => void;
 }
 
@@ -242,6 +248,7 @@ export class EtcdServer {
       clock: o.clock,
       tickMs: this.heartbeatMs,
       ...(o.failpoint !== undefined ? { failpoint: o.failpoint } : {}),
+      ...(o.unsafeTestModes?.ackBeforeSync === true ? { unsafeAckBeforeSync: true } : {}),
       hooks: {
         send: (messages) => this.#transport.send(messages),
         applySnapshot: (snap) => this.#applySnapshot(snap),
@@ -380,6 +387,7 @@ export class EtcdServer {
   /** Waits until a linearizable read may be served locally. */
   async linearizableReadBarrier(): Promise<void> {
     if (this.#stopped) throw Errors.stopped();
+    if (this.#o.unsafeTestModes?.staleReads === true) return;
     await this.#reads.wait();
   }
 
@@ -592,6 +600,7 @@ export class EtcdServer {
       this.#writeConsistentIndex(e.index, e.term);
       return;
     }
+    await this.#o.failpoint?.('beforeApply');
     const txn = this.mvcc.write();
     let result: ApplyResult | undefined;
     let error: unknown;
@@ -611,6 +620,7 @@ export class EtcdServer {
       return;
     }
     if (result !== undefined && this.#waits.has(req.id)) {
+      await this.#o.failpoint?.('beforeRespond');
       stampHeader(result.response, this.header(revision));
       this.#waits.resolve(req.id, result);
     }

@@ -52,6 +52,12 @@ export interface RaftNodeOptions {
   readonly hooks: RaftNodeHooks;
   /** Named hook points for fault-injection tests; no-ops in production. */
   readonly failpoint?: (name: string) => Promise<void> | void;
+  /**
+   * TEST ONLY — deliberately unsafe: send messages and apply entries before
+   * they are durable, so a crash can lose acknowledged writes. Exists so the
+   * robustness harness can prove it detects such a server.
+   */
+  readonly unsafeAckBeforeSync?: boolean;
 }
 
 export class RaftNode {
@@ -160,6 +166,32 @@ export class RaftNode {
     }
   }
 
+  /** The broken ordering of {@link RaftNodeOptions.unsafeAckBeforeSync}. */
+  async #handleUnsafely(rd: Ready): Promise<void> {
+    const hooks = this.#o.hooks;
+    hooks.send(rd.messages);
+    if (rd.hardState !== undefined) {
+      this.#o.raftStorage.setHardState(rd.hardState);
+      this.#term = rd.hardState.term;
+    }
+    if (rd.snapshot !== undefined) {
+      await this.#o.memberStorage.saveSnapshot(rd.snapshot);
+      this.#o.raftStorage.applySnapshot(rd.snapshot);
+      await hooks.applySnapshot(rd.snapshot);
+    }
+    if (rd.entries.length > 0) this.#o.raftStorage.append([...rd.entries]);
+    if (rd.committedEntries.length > 0) await hooks.applyEntries(rd.committedEntries);
+    const hs = rd.hardState;
+    const entries = rd.entries;
+    this.rawNode.advance(rd);
+    if (hs !== undefined || entries.length > 0) {
+      // Persist late and without waiting: a crash in between loses what was acknowledged.
+      this.#o.clock.setTimeout(() => {
+        this.#o.memberStorage.save(hs, entries).catch(() => undefined);
+      }, 200);
+    }
+  }
+
   async #handle(rd: Ready): Promise<void> {
     const hooks = this.#o.hooks;
     if (rd.softState !== undefined) {
@@ -170,6 +202,10 @@ export class RaftNode {
     if (rd.readStates.length > 0) hooks.onReadStates(rd.readStates);
 
     const leader = this.#role === StateRole.Leader;
+    if (this.#o.unsafeAckBeforeSync === true) {
+      await this.#handleUnsafely(rd);
+      return;
+    }
     if (leader) hooks.send(rd.messages);
 
     if (rd.snapshot !== undefined) {

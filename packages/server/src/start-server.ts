@@ -32,6 +32,9 @@ import type { ClientListener } from './client-listener';
 import { ConfigError, defaultConfig } from './config';
 import type { ServerConfig } from './config';
 import { opsHandler } from './http-endpoints';
+import { parseFailpoints, parseUnsafeModes } from './failpoints';
+import { clientOptions, loadTls, serverOptions } from './tls';
+import type { TlsMaterial } from './tls';
 import { createLogger } from './logger';
 
 /** A running member. */
@@ -121,6 +124,45 @@ export async function startServer(
   );
 
   await fs.mkdir(path.dirname(paths.backendDir), { recursive: true, mode: 0o700 });
+  const hostsOf = (urls: readonly string[]): string[] =>
+    urls.map((u) => new URL(u).hostname.replace(/^\[(.*)\]$/, '$1'));
+  const clientTls = loadTls(
+    {
+      certFile: config.certFile,
+      keyFile: config.keyFile,
+      trustedCaFile: config.trustedCaFile,
+      clientCertAuth: config.clientCertAuth,
+      autoTls: config.autoTls,
+    },
+    path.join(dataDir, 'fixtures', 'client'),
+    hostsOf([...config.listenClientUrls, ...config.advertiseClientUrls]),
+    'client',
+  );
+  const peerTls = loadTls(
+    {
+      certFile: config.peerCertFile,
+      keyFile: config.peerKeyFile,
+      trustedCaFile: config.peerTrustedCaFile,
+      clientCertAuth: config.peerClientCertAuth,
+      autoTls: config.peerAutoTls,
+    },
+    path.join(dataDir, 'fixtures', 'peer'),
+    hostsOf([...config.listenPeerUrls, ...config.initialAdvertisePeerUrls]),
+    'peer',
+  );
+  requireTlsFor(config.listenClientUrls, clientTls, 'client');
+  requireTlsFor(config.listenPeerUrls, peerTls, 'peer');
+  const failpoint = parseFailpoints(
+    process.env.KV_FAILPOINTS,
+    Number(process.env.KV_FAILPOINT_SEED ?? 1),
+  );
+  const unsafeTestModes = parseUnsafeModes(process.env.KV_UNSAFE_TEST_MODES);
+  if (unsafeTestModes !== undefined) {
+    logger.warn(
+      { modes: process.env.KV_UNSAFE_TEST_MODES },
+      'UNSAFE TEST MODES ENABLED: this server is deliberately broken',
+    );
+  }
   const backend = await LevelBackend.open(paths.backendDir);
   let memberStorage: MemberStorage;
   let boot;
@@ -173,6 +215,7 @@ export async function startServer(
         handler,
         snapshotSource,
         clock: systemClock,
+        ...(peerTls !== undefined ? { tls: clientOptions(peerTls) } : {}),
       });
       transports.push(t);
       return t;
@@ -184,6 +227,8 @@ export async function startServer(
     snapshotCount: config.snapshotCount,
     snapshotCatchUpEntries: config.experimentalSnapshotCatchupEntries,
     logger,
+    ...(failpoint !== undefined ? { failpoint } : {}),
+    ...(unsafeTestModes !== undefined ? { unsafeTestModes } : {}),
     maxRequestBytes: config.maxRequestBytes,
     maxTxnOps: config.maxTxnOps,
     ...(config.quotaBackendBytes > 0 ? { quotaBackendBytes: config.quotaBackendBytes } : {}),
@@ -231,7 +276,14 @@ export async function startServer(
   const listeners: ClientListener[] = [];
   try {
     for (const url of config.listenClientUrls) {
-      listeners.push(await listenClient({ url, grpc, http: httpServer }));
+      listeners.push(
+        await listenClient({
+          url,
+          grpc,
+          http: httpServer,
+          ...(clientTls !== undefined ? { tls: serverOptions(clientTls) } : {}),
+        }),
+      );
     }
     for (const url of config.listenMetricsUrls) {
       listeners.push(await listenClient({ url, grpc, http: httpServer }));
@@ -247,7 +299,15 @@ export async function startServer(
     return `${u.protocol}//${u.host}`;
   });
   const first = listeners[0]!;
-  gw.backend = grpcClientBackend(`127.0.0.1:${first.port}`, grpcCredentials.createInsecure());
+  gw.backend = grpcClientBackend(
+    `127.0.0.1:${first.port}`,
+    first.url.startsWith('https:') && clientTls !== undefined
+      ? grpcCredentials.createSsl(clientTls.ca ?? clientTls.cert, clientTls.key, clientTls.cert, {
+          // The gateway dials this very member by address: its name is not in question.
+          checkServerIdentity: () => undefined,
+        })
+      : grpcCredentials.createInsecure(),
+  );
   gw.handler = createGatewayHandler(gw.backend, { maxRequestBytes: config.maxRequestBytes });
   logger.info(
     {
@@ -356,4 +416,22 @@ function registerServerMetrics(
       'Total size of the underlying database logically in use in bytes.',
     )
     .set(() => sizes.inUse);
+}
+
+function requireTlsFor(
+  urls: readonly string[],
+  material: TlsMaterial | undefined,
+  side: 'client' | 'peer',
+): void {
+  for (const u of urls) {
+    if (u.startsWith('https:') && material === undefined) {
+      const flags =
+        side === 'client'
+          ? '--cert-file, --key-file or --auto-tls'
+          : '--peer-cert-file, --peer-key-file or --peer-auto-tls';
+      throw new ConfigError(
+        `TLS key/cert (${flags}) must be provided for ${side} url ${u} with HTTPS scheme`,
+      );
+    }
+  }
 }
