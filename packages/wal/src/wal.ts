@@ -299,7 +299,8 @@ export class Wal {
         metadata,
         opts,
         releaseLock,
-        segments: kept.concat(),
+        // All segments, also those before the marker, so that releaseTo removes them too.
+        segments,
         fd,
         offset: res.tailEnd,
         lastCrc: res.lastCrc,

@@ -201,6 +201,27 @@ describe('Wal segments', () => {
     expect(got.hardState).toEqual({ term: 1, vote: 2n, commit: 200 });
   });
 
+  it('releases segments before the open marker too (no holes in the sequence)', async () => {
+    const dir = await tempDir();
+    const opts = { segmentSize: 4096 } as const;
+    const w = await Wal.create(dir, META, opts);
+    await w.save({ term: 1, vote: 1n, commit: 100 }, entries(1, 100, 1, 100));
+    for (let i = 101; i <= 200; i += 10) await w.save(undefined, entries(i, i + 9, 1, 100));
+    await w.saveSnapshot({ index: 150, term: 1 });
+    await w.close();
+    const r = await Wal.open(dir, { index: 150, term: 1 }, opts);
+    await r.readAll();
+    await r.save({ term: 1, vote: 1n, commit: 200 }, []);
+    await r.saveSnapshot({ index: 190, term: 1 });
+    await r.releaseTo(190);
+    await r.close();
+    const seqs = (await segmentFiles(dir)).map((f) => Number.parseInt(f.slice(0, 16), 16));
+    expect(seqs[0]).toBeGreaterThan(0);
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+    const again = await track(Wal.open(dir, { index: 190, term: 1 }, opts));
+    expect((await again.readAll()).entries).toEqual(entries(191, 200, 1, 100));
+  });
+
   it('cuts into zero-filled preallocated segments too', async () => {
     const dir = await tempDir();
     const opts = { segmentSize: 8192, preallocate: 'zeros' } as const;
