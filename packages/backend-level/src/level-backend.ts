@@ -514,7 +514,7 @@ export class LevelBackend {
     const old = this.#store;
     this.#store = new Store(db, dir, generation);
     this.#retired.add(old);
-    old.retire(true);
+    old.retire(true, () => this.#retired.delete(old));
   }
 
   // ---- maintenance ----------------------------------------------------------

@@ -15,6 +15,7 @@ export class Store {
   #retired = false;
   #removeDir = false;
   #closed: Promise<void> | undefined;
+  #onClosed: (() => void) | undefined;
 
   constructor(db: Db, dir: string, generation: number) {
     this.db = db;
@@ -36,18 +37,26 @@ export class Store {
     return this.#closed?.catch(() => undefined) ?? Promise.resolve();
   }
 
-  /** Close once unused; with removeDir, delete the directory afterwards. */
-  retire(removeDir: boolean): void {
+  /**
+   * Close once unused; with removeDir, delete the directory afterwards.
+   * `onClosed` runs when that has happened (whether or not closing failed).
+   */
+  retire(removeDir: boolean, onClosed: () => void): void {
     this.#retired = true;
     this.#removeDir = removeDir;
+    this.#onClosed = onClosed;
     if (this.#refs === 0) void this.close().catch(() => undefined);
   }
 
   /** Close now (closing also ends open iterators and snapshots). Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await this.db.close();
-      if (this.#removeDir) await rm(this.dir, { recursive: true, force: true });
+      try {
+        await this.db.close();
+        if (this.#removeDir) await rm(this.dir, { recursive: true, force: true });
+      } finally {
+        this.#onClosed?.();
+      }
     })();
     return this.#closed;
   }
