@@ -8,6 +8,7 @@
 import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { WalError } from './errors';
 import { isErrno } from './fs-util';
 
@@ -54,8 +55,20 @@ function ownerAlive(content: string): boolean {
   }
 }
 
+/** Hard link where the file system has them; otherwise an O_EXCL create. */
+async function linkOrCreate(tmp: string, path: string): Promise<void> {
+  try {
+    await fs.link(tmp, path);
+  } catch (err) {
+    if (!isErrno(err, 'EPERM') && !isErrno(err, 'ENOTSUP') && !isErrno(err, 'EOPNOTSUPP'))
+      throw err;
+    await fs.writeFile(path, ownerLine(), { flag: 'wx' });
+  }
+}
+
 /** Takes the lock file at `path`; resolves to its release function. */
-export async function acquireLock(path: string): Promise<() => Promise<void>> {
+export async function acquireLock(lockPath: string): Promise<() => Promise<void>> {
+  const path = resolve(lockPath);
   if (held.has(path))
     throw new WalError('WAL_LOCKED', 'already open in this process', { file: path });
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -63,7 +76,7 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
     const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
     await fs.writeFile(tmp, ownerLine());
     try {
-      await fs.link(tmp, path);
+      await linkOrCreate(tmp, path);
       held.add(path);
       let released = false;
       return async () => {
