@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryStorage, RawNode, isEmptySnapshot } from '../src/index';
 import { Cluster } from '../src/testing/cluster';
+import { seededRandom } from '../src/testing/rng';
 
 const enc = new TextEncoder();
 
@@ -98,5 +100,38 @@ describe('restart', () => {
     c.deliver(); // 2 and 3 vote, but crash before persisting
     c.restart(2n);
     expect(c.raw(2n).basicStatus().hardState.vote).toBe(0n);
+  });
+
+  it('restarts from a MemoryStorage rebuilt from a WAL-like copy', () => {
+    const c = new Cluster({ ids: [1n, 2n, 3n] });
+    c.elect(1n);
+    for (let i = 0; i < 5; i++) c.raw(1n).propose(enc.encode(`v${i}`));
+    c.stabilize();
+    c.compact(2n);
+    c.raw(1n).propose(enc.encode('tail'));
+    c.stabilize();
+    // What a WAL replay yields: the latest snapshot, the hard state, the entries after it.
+    const old = c.node(2n).storage;
+    const snap = old.snapshot();
+    const hs = old.initialState().hardState;
+    const ents = old.entries(old.firstIndex(), old.lastIndex() + 1);
+    const fresh = new MemoryStorage();
+    if (!isEmptySnapshot(snap)) fresh.applySnapshot(snap);
+    fresh.setHardState(hs);
+    fresh.append(ents);
+    const n = new RawNode({
+      id: 2n,
+      electionTick: 10,
+      heartbeatTick: 1,
+      storage: fresh,
+      applied: snap.metadata.index,
+      random: seededRandom(9),
+    });
+    expect(n.basicStatus().hardState).toEqual(hs);
+    expect(n.status().config.voters).toEqual([1n, 2n, 3n]);
+    const rd = n.ready();
+    // Only what follows the snapshot is applied again.
+    expect(rd.committedEntries[0]!.index).toBe(snap.metadata.index + 1);
+    expect(rd.committedEntries[rd.committedEntries.length - 1]!.index).toBe(hs.commit);
   });
 });
