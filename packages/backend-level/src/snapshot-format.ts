@@ -82,6 +82,12 @@ export class SnapshotEncoder {
   }
 
   #write(bytes: Uint8Array): void {
+    // Fast path: fits in the current chunk (no subarray allocation).
+    if (bytes.length <= this.#chunkSize - this.#pos) {
+      this.#buf.set(bytes, this.#pos);
+      this.#pos += bytes.length;
+      return;
+    }
     let from = 0;
     while (from < bytes.length) {
       if (this.#pos === this.#chunkSize) this.#flush();
