@@ -21,7 +21,7 @@ export function decodeRequest(codec: RequestCodec, text: string | undefined): un
   if (text === undefined) return codec.fromJSON({});
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(LONG_DIGIT_RUN.test(text) ? quoteLongIntegers(text) : text);
   } catch (err) {
     throw new BadRequestError(describe(err));
   }
@@ -38,6 +38,42 @@ export function decodeRequest(codec: RequestCodec, text: string | undefined): un
   } catch (err) {
     throw new BadRequestError(describe(err));
   }
+}
+
+// int64 IDs are often sent as bare JSON numbers (etcd's own docs do:
+// `{"ID":7587821338341002422}`), which JSON.parse would round to a double.
+// Integer literals too long to be exact doubles are turned into strings
+// first; the generated fromJSON reads int64 fields from strings exactly.
+const LONG_DIGIT_RUN = /\d{16}/;
+
+function quoteLongIntegers(text: string): string {
+  let out = '';
+  let copiedTo = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // skip the escaped character
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      continue;
+    }
+    const isDigit = c >= 0x30 && c <= 0x39;
+    if (!isDigit && c !== 0x2d) continue;
+    let end = i + 1;
+    while (end < text.length && /[0-9.eE+-]/.test(text[end]!)) end++;
+    const literal = text.slice(i, end);
+    if (/^-?\d{16,}$/.test(literal)) {
+      out += `${text.slice(copiedTo, i)}"${literal}"`;
+      copiedTo = end;
+    }
+    i = end - 1;
+  }
+  return copiedTo === 0 ? text : out + text.slice(copiedTo);
 }
 
 function describe(err: unknown): string {

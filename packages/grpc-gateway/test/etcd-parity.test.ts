@@ -248,6 +248,9 @@ describe('lease', () => {
     await expectSame(rig, '/v3/lease/timetolive', { ID: 7001, keys: true }, { scrub: ['TTL'] });
     await expectSame(rig, '/v3/kv/lease/timetolive', { ID: 7001 }, { scrub: ['TTL'] });
     await expectSame(rig, '/v3/lease/timetolive', { ID: 9999 });
+    // Large IDs as bare JSON numbers, as etcd's docs write them, stay exact.
+    await post(rig.theirs, '/v3/lease/grant', { TTL: 120, ID: '7587821338341002422' });
+    await expectSame(rig, '/v3/lease/timetolive', '{"ID":7587821338341002422}', { scrub: ['TTL'] });
     await expectSame(rig, '/v3/lease/leases', {});
     await expectSame(rig, '/v3/kv/lease/leases', {});
 
