@@ -33,7 +33,7 @@ import {
   type Db,
   type LevelTuning,
 } from './layout';
-import { LevelSnapshot, STREAM_BATCH } from './level-snapshot';
+import { ITERATOR_BYTES, LevelSnapshot, STREAM_BATCH } from './level-snapshot';
 import { Merger, type Entry } from './merge';
 import { decodeSnapshot } from './snapshot-format';
 import { Store } from './store';
@@ -274,6 +274,7 @@ export class LevelBackend {
       gte: storedKey(id, start),
       lt: end === undefined ? bucketEnd(id) : storedKey(id, end),
       reverse,
+      highWaterMarkBytes: ITERATOR_BYTES,
       ...(limit > 0 && { limit: limit + buffered.length }),
     });
     store.acquire();
@@ -303,6 +304,7 @@ export class LevelBackend {
       gte: bucketStart(id),
       lt: bucketEnd(id),
       fillCache: false,
+      highWaterMarkBytes: ITERATOR_BYTES,
     });
     store.acquire();
     const merger = new Merger(buffered, { prefixLength: PREFIX_LENGTH, reverse: false, limit: 0 });

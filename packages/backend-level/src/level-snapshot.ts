@@ -15,6 +15,13 @@ import type { OverlayEntry } from './write-buffer';
 /** Entries fetched from LevelDB per native call while streaming. */
 export const STREAM_BATCH = 1024;
 
+/**
+ * Bytes an iterator may fetch per native call. classic-level's default
+ * (16 KiB) costs a thread-pool round trip per ~150 small entries; 256 KiB
+ * measured about 1.3x faster for a full scan than 16 KiB, and faster than 1 MiB.
+ */
+export const ITERATOR_BYTES = 256 * 1024;
+
 export class LevelSnapshot {
   readonly #store: Store;
   readonly #snapshot: Snapshot;
@@ -54,6 +61,7 @@ export class LevelSnapshot {
       lt: bucketEnd(id),
       snapshot: this.#snapshot,
       fillCache: false,
+      highWaterMarkBytes: ITERATOR_BYTES,
     });
     const merger = new Merger(overlay, { prefixLength: PREFIX_LENGTH, reverse: false, limit: 0 });
     try {
