@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { compareBytes } from './bytes';
 import { crc32c } from './crc32c';
 import { MvccError } from './errors';
-import { decodeKeyValue, encodeKeyValue } from './key-value';
+import { decodeKeyValue, decodeKeyValueKey, encodeKeyValue } from './key-value';
 import type { KeyValue } from './key-value';
 import { decodeRevision, encodeRevision } from './revision';
 
@@ -76,7 +76,9 @@ describe('KeyValue codec', () => {
     });
     fc.assert(
       fc.property(kvArb, (kv) => {
-        expect(decodeKeyValue(encodeKeyValue(kv))).toEqual(kv);
+        const bytes = encodeKeyValue(kv);
+        expect(decodeKeyValue(bytes)).toEqual(kv);
+        expect(decodeKeyValueKey(bytes)).toEqual(kv.key);
       }),
     );
   });

@@ -219,3 +219,14 @@ export function decodeKeyValue(b: Uint8Array): KeyValue {
   }
   return { key, createRevision, modRevision, version, value, lease };
 }
+
+/** Only the `key` field of encoded mvccpb.KeyValue bytes (a view); cheaper than a full decode. */
+export function decodeKeyValueKey(b: Uint8Array): Uint8Array {
+  const r = new Reader(b);
+  while (r.pos < b.length) {
+    const tag = r.varint();
+    if (tag === 0x0a) return r.bytes();
+    r.skip(tag & 7);
+  }
+  return EMPTY;
+}

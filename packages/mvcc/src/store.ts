@@ -5,7 +5,7 @@ import type { KeyInterval } from './bytes';
 import { assertRevision, MvccError, MvccErrorCode } from './errors';
 import { KeyIndex } from './key-index';
 import type { IndexHit } from './key-index';
-import { decodeKeyValue, encodeKeyValue } from './key-value';
+import { decodeKeyValue, decodeKeyValueKey, encodeKeyValue } from './key-value';
 import type { KeyValue } from './key-value';
 import { ReadPins } from './read-pins';
 import { decodeRevision, decodeUint64, encodeRevision, encodeUint64 } from './revision';
@@ -209,7 +209,7 @@ export class MvccStore {
     const r = decodeRevision(revKey);
     if (r.main >= at) return true;
     if (r.tombstone) return false;
-    const ki = this.tree.get(bytesToBinary(decodeKeyValue(value).key));
+    const ki = this.tree.get(bytesToBinary(decodeKeyValueKey(value)));
     return ki !== undefined && ki.keeps(at, r.main, r.sub);
   }
 
