@@ -8,7 +8,14 @@ import type { CallMeta, GatewayBackend } from './backend';
 import { BodyTooLargeError, bodyChunks, readBody } from './body';
 import { codecsOf } from './codecs';
 import type { MethodCodecs } from './codecs';
-import { BadRequestError, decodeRequest, responseJson, stringifyGoStyle } from './json-codec';
+import {
+  BadRequestError,
+  BYTES_KEYS,
+  BYTES_KEYS_WITH_NAME,
+  decodeRequest,
+  responseJson,
+  stringifyGoStyle,
+} from './json-codec';
 import { JsonValueSplitter, ValueTooLargeError } from './json-stream';
 import { GrpcCode, httpStatusFromGrpcCode, statusOf, statusText } from './status';
 import type { GrpcStatus, StatusMapping } from './status';
@@ -47,6 +54,8 @@ const JSON_CONTENT_TYPE = 'application/json';
 interface BoundRoute {
   readonly route: GatewayRoute;
   readonly codecs: MethodCodecs;
+  /** JSON keys whose string values must be valid base64. */
+  readonly bytesKeys: ReadonlySet<string>;
 }
 
 interface Context {
@@ -69,7 +78,9 @@ export function createGatewayHandler(
     if (codecs === undefined) {
       throw new Error(`@kv/grpc-gateway: no codecs for ${route.service}/${route.method}`);
     }
-    const bound = { route, codecs };
+    const bytesKeys =
+      route.service === 'Lock' || route.service === 'Election' ? BYTES_KEYS_WITH_NAME : BYTES_KEYS;
+    const bound = { route, codecs, bytesKeys };
     table.set(route.path, bound);
     if (options.v3beta ?? true) {
       table.set(GATEWAY_V3BETA_PREFIX + route.path.slice('/v3'.length), bound);
@@ -164,7 +175,7 @@ async function serve(
     typeof req.headers.authorization === 'string'
       ? { authorization: req.headers.authorization, signal: abort.signal }
       : { signal: abort.signal };
-  const { route, codecs } = bound;
+  const { route, codecs, bytesKeys } = bound;
 
   if (route.streaming === 'bidi') {
     const splitter = new JsonValueSplitter(ctx.maxRequestBytes);
@@ -175,7 +186,7 @@ async function serve(
     let firstRequest: unknown;
     try {
       first = await body.next();
-      if (!first.done) firstRequest = decodeRequest(codecs.request, first.value);
+      if (!first.done) firstRequest = decodeRequest(codecs.request, first.value, bytesKeys);
     } catch (err) {
       // grpc-gateway v1 reports this decode error without a gRPC status, so
       // it goes out as UNKNOWN (500) rather than INVALID_ARGUMENT.
@@ -190,7 +201,7 @@ async function serve(
     }
     const requests = first.done
       ? emptyRequests()
-      : laterRequests(firstRequest, body, codecs, abort.signal);
+      : laterRequests(firstRequest, body, codecs, bytesKeys, abort.signal);
     const stream = ctx.backend.bidiStream(route.service, route.method, requests, meta);
     await pipeStream(ctx, stream, codecs, res, abort.signal);
     return;
@@ -198,7 +209,8 @@ async function serve(
 
   let request: unknown;
   try {
-    request = decodeRequest(codecs.request, await readFirstValue(req, ctx.maxRequestBytes));
+    const body = await readFirstValue(req, ctx.maxRequestBytes);
+    request = decodeRequest(codecs.request, body, bytesKeys);
   } catch (err) {
     closeIfUnread(req, res);
     writeError(res, requestErrorStatus(err), ctx.mapping);
@@ -273,13 +285,14 @@ async function* laterRequests(
   first: unknown,
   body: AsyncGenerator<string, void, undefined>,
   codecs: MethodCodecs,
+  bytesKeys: ReadonlySet<string>,
   signal: AbortSignal,
 ): AsyncGenerator<unknown, void, undefined> {
   yield first;
   try {
     for await (const text of body) {
       if (signal.aborted) return;
-      yield decodeRequest(codecs.request, text);
+      yield decodeRequest(codecs.request, text, bytesKeys);
     }
   } catch {
     return;

@@ -17,7 +17,11 @@ export class BadRequestError extends Error {
  * the default message and anything but an object is rejected; field names may
  * be etcd's (`range_end`) or proto3 JSON's (`rangeEnd`).
  */
-export function decodeRequest(codec: RequestCodec, text: string | undefined): unknown {
+export function decodeRequest(
+  codec: RequestCodec,
+  text: string | undefined,
+  bytesKeys: ReadonlySet<string> = BYTES_KEYS,
+): unknown {
   if (text === undefined) return codec.fromJSON({});
   let value: unknown;
   try {
@@ -31,6 +35,7 @@ export function decodeRequest(codec: RequestCodec, text: string | undefined): un
       `json: cannot unmarshal ${Array.isArray(value) ? 'array' : typeof value} into a request message`,
     );
   }
+  checkBytesFields(value, bytesKeys);
   try {
     // The generated fromJSON throws on values it cannot convert (a fraction
     // for an int64, an unknown enum name, a number for a bytes field).
@@ -74,6 +79,64 @@ function quoteLongIntegers(text: string): string {
     i = end - 1;
   }
   return copiedTo === 0 ? text : out + text.slice(copiedTo);
+}
+
+/**
+ * JSON keys of the `bytes` fields of etcd's request messages: `key`,
+ * `range_end` and `value` wherever they occur, plus `name` in the Lock and
+ * Election services (elsewhere `name` is a string).
+ */
+export const BYTES_KEYS: ReadonlySet<string> = new Set(['key', 'range_end', 'rangeEnd', 'value']);
+
+/** {@link BYTES_KEYS} plus `name`, for the Lock and Election services. */
+export const BYTES_KEYS_WITH_NAME: ReadonlySet<string> = new Set([...BYTES_KEYS, 'name']);
+
+// Node's base64 decoder skips what it does not understand, so a plain-text
+// key ("foo") would silently become other bytes. Go's decoder (standard
+// alphabet, padding required, CR and LF ignored) rejects it; so do we.
+function checkBytesFields(value: unknown, bytesKeys: ReadonlySet<string>): void {
+  if (Array.isArray(value)) {
+    for (const item of value) checkBytesFields(item, bytesKeys);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === 'string' && bytesKeys.has(k)) checkBase64(v);
+    else checkBytesFields(v, bytesKeys);
+  }
+}
+
+function isBase64Char(c: number): boolean {
+  return (
+    (c >= 0x41 && c <= 0x5a) || // A-Z
+    (c >= 0x61 && c <= 0x7a) || // a-z
+    (c >= 0x30 && c <= 0x39) || // 0-9
+    c === 0x2b || // +
+    c === 0x2f // /
+  );
+}
+
+function checkBase64(text: string): void {
+  // Positions refer to the text without line breaks, as in Go's errors.
+  const s = text.includes('\n') || text.includes('\r') ? text.replace(/[\r\n]/g, '') : text;
+  for (let quantum = 0; quantum < s.length; quantum += 4) {
+    const end = Math.min(quantum + 4, s.length);
+    let pad = 0;
+    for (let i = quantum; i < end; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0x3d && i - quantum >= 2) {
+        pad++;
+        continue;
+      }
+      if (pad > 0 || !isBase64Char(c)) throw illegalBase64(i);
+    }
+    if (end - quantum < 4) throw illegalBase64(quantum);
+    if (pad > 0 && end !== s.length) throw illegalBase64(end);
+  }
+}
+
+function illegalBase64(at: number): BadRequestError {
+  return new BadRequestError(`illegal base64 data at input byte ${at}`);
 }
 
 function describe(err: unknown): string {

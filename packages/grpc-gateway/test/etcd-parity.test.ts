@@ -156,11 +156,16 @@ describe('kv', () => {
       '{"key":"YQ==","sort_order":"NOPE"}',
       '{"key":"YQ==","lease":"abc"}',
       '{"key":5}',
+      '{"key":"foo"}',
+      '{"key":"Zg==Zg=="}',
     ]) {
       const theirs = await post(rig.theirs, '/v3/kv/range', body);
       const ours = await post(rig.ours, '/v3/kv/range', body);
       expectSameErrorCode(theirs, ours);
     }
+    // Base64 errors are worded as Go words them.
+    await expectSame(rig, '/v3/kv/put', { key: 'Zm 9v', value: 'YQ==' });
+    await expectSame(rig, '/v3/lock/lock', { name: 'plain text' });
   });
 
   it('unknown routes, wrong methods, /v3beta aliases', async () => {
