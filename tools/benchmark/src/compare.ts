@@ -5,12 +5,13 @@
 //
 //   node --conditions=@kv/source --import tsx tools/benchmark/src/compare.ts \
 //     [--servers etcd,kv] [--members 1,3] [--duration 5s] [--rows put-1,put-100] \
-//     [--json-out results.jsonl] [--quick]
+//     [--transport http2|grpc] [--json-out results.jsonl] [--quick]
 
 import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, parseDuration, UsageError } from './options';
 import type { BenchOptions } from './options';
+import type { Transport } from './connections';
 import { runBenchmark } from './run';
 import type { BenchResult } from './run';
 import { startServer } from './servers';
@@ -129,6 +130,8 @@ export interface CompareOptions {
   rows: readonly CompareRow[];
   /** Extra flags for every member of every server, in etcd's names. */
   flags: ServerFlags;
+  /** Transport of the rows' Put/Range/Txn calls (default http2: least generator CPU). */
+  transport?: Transport;
   /** Per-kind overrides of how members start (tests, alternative builds). */
   start?: Partial<Record<ServerKind, StartServerOptions>>;
   /** Appends each measurement as a JSON line here. */
@@ -159,10 +162,12 @@ function rowOptions(
   row: CompareRow,
   endpoints: readonly string[],
   durationMs: number,
+  transport: Transport,
 ): BenchOptions {
   const bounded = row.args.includes('--total');
   const o = parseArgs(bounded ? [...row.args] : [...row.args, '--duration', `${durationMs}ms`]);
   o.endpoints = [...endpoints];
+  o.transport = transport;
   return o;
 }
 
@@ -171,7 +176,7 @@ export async function measureRow(
   row: CompareRow,
   server: ServerKind,
   members: 1 | 3,
-  o: Pick<CompareOptions, 'durationMs' | 'flags' | 'start'>,
+  o: Pick<CompareOptions, 'durationMs' | 'flags' | 'start' | 'transport'>,
 ): Promise<Measurement> {
   let cluster;
   try {
@@ -194,7 +199,7 @@ export async function measureRow(
   let result: BenchResult | undefined;
   let failure: string | undefined;
   try {
-    const opts = rowOptions(row, cluster.endpoints, o.durationMs);
+    const opts = rowOptions(row, cluster.endpoints, o.durationMs, o.transport ?? 'http2');
     // Bounded: the row's duration, its drain grace, and time for preload/setup.
     result = await withTimeout(
       runBenchmark(opts),
@@ -348,6 +353,12 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
         const at = v.indexOf('=');
         if (at <= 0) throw new UsageError('--flag takes name=value');
         o.flags = { ...o.flags, [v.slice(0, at).replace(/^--/, '')]: v.slice(at + 1) };
+        break;
+      }
+      case '--transport': {
+        const t = takeValue();
+        if (t !== 'grpc' && t !== 'http2') throw new UsageError('--transport is grpc or http2');
+        o.transport = t;
         break;
       }
       case '--json-out':

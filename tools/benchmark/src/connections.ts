@@ -7,8 +7,15 @@ import { credentials, makeGenericClientConstructor, status } from '@grpc/grpc-js
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { FastKVClient, KVService, LeaseClient, WatchClient } from '@kv/api';
 import type { KVClient } from '@kv/api';
+import { Http2UnaryKV } from './http2-unary';
+import type { UnaryKV } from './http2-unary';
+
+/** How the load loop's unary KV calls travel. */
+export type Transport = 'grpc' | 'http2';
 
 export interface Connection {
+  /** The load loop's Put/Range/Txn calls, on the chosen transport. */
+  unary: UnaryKV;
   kv: KVClient;
   watch: WatchClient;
   lease: LeaseClient;
@@ -48,11 +55,25 @@ const UndecodedKVClient = makeGenericClientConstructor(
  * Opens one connection. With `decode`, KV responses are decoded (Range with
  * @kv/api's hand-written codec); without, they are left as bytes.
  */
-export function connect(endpoint: string, decode = false): Connection {
+export function connect(
+  endpoint: string,
+  decode = false,
+  transport: Transport = 'grpc',
+): Connection {
   const Kv = decode ? FastKVClient : UndecodedKVClient;
   const kv = new Kv(endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
   const channelOverride = kv.getChannel();
+  const unary: UnaryKV =
+    transport === 'http2' && !decode
+      ? new Http2UnaryKV(endpoint)
+      : {
+          put: (req, cb) => kv.put(req, cb),
+          range: (req, cb) => kv.range(req, cb),
+          txn: (req, cb) => kv.txn(req, cb),
+          close: () => undefined,
+        };
   return {
+    unary,
     kv,
     watch: new WatchClient(endpoint, credentials.createInsecure(), { channelOverride }),
     lease: new LeaseClient(endpoint, credentials.createInsecure(), { channelOverride }),
@@ -65,14 +86,18 @@ export function connectAll(
   n: number,
   offset = 0,
   decode = false,
+  transport: Transport = 'grpc',
 ): Connection[] {
   return Array.from({ length: n }, (_, i) =>
-    connect(endpoints[(i + offset) % endpoints.length]!, decode),
+    connect(endpoints[(i + offset) % endpoints.length]!, decode, transport),
   );
 }
 
 export function closeAll(conns: readonly Connection[]): void {
-  for (const c of conns) c.kv.close();
+  for (const c of conns) {
+    c.unary.close();
+    c.kv.close();
+  }
 }
 
 const CODE_NAMES = new Map<number, string>(
@@ -100,5 +125,8 @@ export async function waitReady(conns: readonly Connection[], timeoutMs: number)
           c.kv.waitForReady(deadline, (err) => (err ? reject(err) : resolve()));
         }),
     ),
+  );
+  await Promise.all(
+    conns.flatMap((c) => (c.unary instanceof Http2UnaryKV ? [c.unary.ready()] : [])),
   );
 }

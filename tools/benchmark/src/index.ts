@@ -28,6 +28,11 @@ export {
 } from './options';
 
 export {
+  /** How Put/Range/Txn calls travel: `'grpc'` (grpc-js clients) or `'http2'` (lean node:http2 caller). */
+  type Transport,
+} from './connections';
+
+export {
   /** Runs one benchmark (main thread or `workers` threads) and merges the measurements. */
   runBenchmark,
   /** The outcome of one run. */

@@ -76,6 +76,9 @@ describe('parseArgs', () => {
     expect(parseArgs(['put', '--sequential-keys=false']).sequentialKeys).toBe(false);
     expect(parseArgs(['range', '--decode-responses']).decodeResponses).toBe(true);
     expect(parseArgs(['range']).decodeResponses).toBe(false);
+    expect(parseArgs(['put']).transport).toBe('grpc');
+    expect(parseArgs(['put', '--transport', 'http2']).transport).toBe('http2');
+    expect(() => parseArgs(['put', '--transport', 'udp'])).toThrow(UsageError);
   });
 
   it.each([
@@ -134,6 +137,7 @@ describe('parseCompareArgs', () => {
     expect(o.rows.map((r) => r.name)).toEqual(['put-1', 'txn-put']);
     expect(o.durationMs).toBe(2000);
     expect(o.flags).toEqual({ 'snapshot-count': '100' });
+    expect(parseCompareArgs(['--transport', 'grpc']).transport).toBe('grpc');
     expect(() => parseCompareArgs(['--rows', 'nope'])).toThrow(/unknown row/);
     expect(() => parseCompareArgs(['--servers', 'redis'])).toThrow(/unknown server/);
   });

@@ -62,6 +62,11 @@ export interface BenchOptions {
   leaseTtl: number;
   /** Grace period after the run for in-flight requests and events. */
   drainTimeoutMs: number;
+  /**
+   * How Put/Range/Txn calls travel: grpc-js clients, or a minimal gRPC caller
+   * on node:http2 (same wire protocol, a fraction of the client CPU).
+   */
+  transport: 'grpc' | 'http2';
   /** Decode KV responses (off: only each call's status is looked at). */
   decodeResponses: boolean;
   /** Print only the JSON line. */
@@ -101,6 +106,7 @@ export function defaultOptions(mode: Mode): BenchOptions {
     streams: watch ? 1 : 0,
     leaseTtl: 60,
     drainTimeoutMs: 5000,
+    transport: 'grpc',
     decodeResponses: false,
     json: false,
   };
@@ -122,7 +128,8 @@ common flags:
   --rate N                requests/s over all clients (default unlimited)
   --workers N             worker threads generating load (default 1)
   --preload               write every key of the key space before measuring
-  --decode-responses      decode KV responses (default: status only, cheaper)
+  --transport grpc|http2  put/range/txn via grpc-js (default) or a lean node:http2 caller
+  --decode-responses      decode KV responses (default: status only, cheaper; implies grpc)
   --json                  print only the JSON line
 mode flags:
   range:     --consistency l|s, --prefix (read the whole key prefix), --limit N
@@ -256,6 +263,11 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       case 'lease-ttl':
         o.leaseTtl = intArg(flag, value, 1);
+        break;
+      case 'transport':
+        if (value !== 'grpc' && value !== 'http2')
+          throw new UsageError('--transport is grpc or http2');
+        o.transport = value;
         break;
       case 'drain-timeout':
         o.drainTimeoutMs = parseDuration(value);

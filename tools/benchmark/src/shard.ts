@@ -5,7 +5,8 @@
 
 import { etcdserverpb } from '@kv/api';
 import { Metadata } from '@grpc/grpc-js';
-import type { ClientDuplexStream, ClientUnaryCall } from '@grpc/grpc-js';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import type { Cancellable } from './http2-unary';
 import { Histogram } from './histogram';
 import type { HistogramSnapshot } from './histogram';
 import { closeAll, connectAll, errorCode, waitReady } from './connections';
@@ -45,7 +46,7 @@ export interface ShardResult {
 }
 
 type Done = (err: unknown, kind: number) => void;
-type Send = (slot: number, done: Done) => ClientUnaryCall | undefined;
+type Send = (slot: number, done: Done) => Cancellable | undefined;
 
 const EMPTY = Buffer.alloc(0);
 const READY_TIMEOUT_MS = 15_000;
@@ -80,7 +81,7 @@ export class Shard {
   private readonly errors = new Map<string, number>();
   private ops = 0;
   private writes = 0;
-  private readonly calls: (ClientUnaryCall | undefined)[] = [];
+  private readonly calls: (Cancellable | undefined)[] = [];
   private send: Send = () => undefined;
   private startedAt = 0;
   private lastDoneAt = 0;
@@ -122,7 +123,13 @@ export class Shard {
   /** Connects, and creates the watchers or leases the mode needs. */
   async setup(): Promise<void> {
     const n = Math.max(1, this.plan.conns);
-    this.conns = connectAll(this.o.endpoints, n, this.plan.index, this.o.decodeResponses);
+    this.conns = connectAll(
+      this.o.endpoints,
+      n,
+      this.plan.index,
+      this.o.decodeResponses,
+      this.o.transport,
+    );
     await waitReady(this.conns, READY_TIMEOUT_MS);
     this.send = this.makeSend();
     if (isWatchMode(this.o)) await this.createWatchers();
@@ -163,38 +170,39 @@ export class Shard {
 
     switch (o.mode) {
       case 'put':
-        return (slot, done) => this.conn(slot).kv.put(put(this.keys.key()), (e) => done(e, -1));
+        return (slot, done) => this.conn(slot).unary.put(put(this.keys.key()), (e) => done(e, -1));
       case 'range': {
         if (o.prefix) {
           const { key, rangeEnd } = prefixRange(o);
           const req = range(key, rangeEnd, o.limit, serializable);
-          return (slot, done) => this.conn(slot).kv.range(req, (e) => done(e, -1));
+          return (slot, done) => this.conn(slot).unary.range(req, (e) => done(e, -1));
         }
         return (slot, done) =>
-          this.conn(slot).kv.range(range(this.keys.key(), EMPTY, 0, serializable), (e) =>
+          this.conn(slot).unary.range(range(this.keys.key(), EMPTY, 0, serializable), (e) =>
             done(e, -1),
           );
       }
       case 'txn-put':
-        return (slot, done) => this.conn(slot).kv.txn(txn(putOps()), (e) => done(e, -1));
+        return (slot, done) => this.conn(slot).unary.txn(txn(putOps()), (e) => done(e, -1));
       case 'txn-mixed':
         return (slot, done) => {
           if (Math.random() < o.readRatio) {
             const op: etcdserverpb.RequestOp = {
               request: { $case: 'requestRange', value: range(this.keys.key(), EMPTY, 0, false) },
             };
-            return this.conn(slot).kv.txn(txn([op]), (e) => done(e, 0));
+            return this.conn(slot).unary.txn(txn([op]), (e) => done(e, 0));
           }
-          return this.conn(slot).kv.txn(txn(putOps()), (e) => done(e, 1));
+          return this.conn(slot).unary.txn(txn(putOps()), (e) => done(e, 1));
         };
       case 'mixed':
         return (slot, done) => {
           if (Math.random() < o.readRatio) {
-            return this.conn(slot).kv.range(range(this.keys.key(), EMPTY, 0, serializable), (e) =>
-              done(e, 0),
+            return this.conn(slot).unary.range(
+              range(this.keys.key(), EMPTY, 0, serializable),
+              (e) => done(e, 0),
             );
           }
-          return this.conn(slot).kv.put(put(this.keys.key()), (e) => done(e, 1));
+          return this.conn(slot).unary.put(put(this.keys.key()), (e) => done(e, 1));
         };
       case 'watch':
       case 'watch-latency':
@@ -203,7 +211,7 @@ export class Shard {
           // can compute the delivery latency.
           const v = Buffer.alloc(o.valSize, 'v');
           v.writeDoubleLE(wallNow(), 0);
-          return this.conn(slot).kv.put(put(this.keys.key(), v), (e) => {
+          return this.conn(slot).unary.put(put(this.keys.key(), v), (e) => {
             if (!e) this.writes++;
             done(e, 0);
           });

@@ -215,6 +215,20 @@ describe('load generator against etcd', () => {
     expect(w.ops).toBe(200);
   });
 
+  it('http2 transport: put, range, txn and mixed succeed', async () => {
+    const common = ['--transport', 'http2', '--clients', '4', '--conns', '2', '--key-space', '20'];
+    expectClean(await run(['put', ...common, '--total', '200']), 200);
+    expectClean(await run(['range', ...common, '--total', '200', '--consistency', 's']), 200);
+    expectClean(await run(['txn-put', ...common, '--total', '100', '--txn-ops', '2']), 100);
+    expectClean(await run(['mixed', ...common, '--total', '200']), 200);
+  });
+
+  it('http2 transport: server errors carry their gRPC code', async () => {
+    const r = await run(['put', '--transport', 'http2', '--val-size', '1700000', '--total', '3']);
+    expect(r.ops).toBe(0);
+    expect(r.errors).toEqual({ INVALID_ARGUMENT: 3 });
+  });
+
   it('counts server errors by gRPC code', async () => {
     // etcd rejects requests above --max-request-bytes (1.5 MiB) with InvalidArgument.
     const r = await run(['put', '--val-size', '1700000', '--total', '3']);
