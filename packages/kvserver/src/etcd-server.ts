@@ -53,7 +53,7 @@ import type { Member } from './membership/cluster';
 import type { BootState, MemberStorage } from './member-storage';
 import { RaftNode } from './raft-node';
 import { ReadIndexGate } from './read-index';
-import type { Transport, TransportHandler } from './transport/peer-transport';
+import type { SnapshotSource, Transport, TransportHandler } from './transport/peer-transport';
 import { WaitRegistry } from './wait';
 import { checkDeleteRange, checkPut, checkRange, checkTxn } from './validate';
 
@@ -74,7 +74,7 @@ export interface EtcdServerOptions {
   readonly boot: BootState;
   readonly createTransport: (
     handler: TransportHandler,
-    snapshotSource: (m: Message) => Promise<AsyncIterable<Uint8Array>>,
+    snapshotSource: SnapshotSource,
   ) => Transport;
   readonly clock: Clock;
   /** Seeded randomness for election timeouts. */
@@ -858,16 +858,33 @@ export class EtcdServer {
     }
   }
 
-  async #snapshotSource(_m: Message): Promise<AsyncIterable<Uint8Array>> {
+  /**
+   * The snapshot sent to a follower describes the backend as it is now: the
+   * backend is committed, and the message's metadata is replaced by the
+   * current applied index, its term and the current membership (a follower
+   * refuses a snapshot whose membership does not include it, as a member
+   * added after the last snapshot would be).
+   */
+  async #snapshotSource(
+    m: Message,
+  ): Promise<{ message: Message; chunks: AsyncIterable<Uint8Array> }> {
+    await this.#raft.idle();
     await this.#o.backend.commit();
+    // Read the index before taking the snapshot: the data then holds at least
+    // every entry up to it (later ones are harmless, the consistent index in
+    // the data makes the follower skip them).
+    const index = this.#appliedIndex;
     const snap = await this.#o.backend.snapshot();
-    return (async function* () {
+    const metadata = { index, term: this.#raftStorage.term(index), confState: this.#confState };
+    const message: Message = { ...m, snapshot: { data: new Uint8Array(0), metadata } };
+    const chunks = (async function* () {
       try {
         yield* snap.chunks();
       } finally {
         await snap.close();
       }
     })();
+    return { message, chunks };
   }
 
   async #applySnapshot(snap: Snapshot): Promise<void> {

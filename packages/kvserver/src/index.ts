@@ -37,7 +37,12 @@ export type { Member } from './membership/cluster';
 
 /** The peer transport (TCP or TLS) and its ports. */
 export { PeerTransport } from './transport/peer-transport';
-export type { Transport, TransportHandler, PeerTransportOptions } from './transport/peer-transport';
+export type {
+  Transport,
+  TransportHandler,
+  PeerTransportOptions,
+  SnapshotSource,
+} from './transport/peer-transport';
 
 /** gRPC: registers KV, Watch, Lease, Cluster and Maintenance on a grpc-js server. */
 export { registerEtcdServices } from './grpc/register';

@@ -235,7 +235,14 @@ export async function startServer(
     preVote: config.preVote,
     onFatal: (err) => logger.error({ err }, 'member stopped on a fatal error'),
   });
-  const peerListen = await Promise.all(config.listenPeerUrls.map((u) => transports[0]!.listen(u)));
+  const peerListen = await Promise.all(
+    config.listenPeerUrls.map((u) =>
+      transports[0]!.listen(
+        u,
+        u.startsWith('https:') && peerTls !== undefined ? serverOptions(peerTls) : undefined,
+      ),
+    ),
+  );
   registerServerMetrics(metrics, etcd, backend);
   const compactor = new Compactor(
     {

@@ -46,6 +46,11 @@ export interface ClusterOptions {
   readonly kind: ServerKind;
   readonly size: number;
   readonly extraFlags?: readonly string[];
+  /** 'https' switches TLS on for that listener (the flags must supply certificates). */
+  readonly clientScheme?: 'http' | 'https';
+  readonly peerScheme?: 'http' | 'https';
+  /** etcdctl flags needed to reach the members (for example TLS material). */
+  readonly etcdctlFlags?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
 }
 
@@ -68,7 +73,7 @@ export class ProcessCluster {
         dataDir: path.join(c.root, `m${i}.etcd`),
         proc: undefined,
         log: [],
-        endpoint: `127.0.0.1:${clientPort}`,
+        endpoint: `${options.clientScheme === 'https' ? 'https://' : ''}127.0.0.1:${clientPort}`,
       });
     }
     for (let i = 0; i < options.size; i++) c.spawnMember(i);
@@ -77,7 +82,8 @@ export class ProcessCluster {
   }
 
   get initialCluster(): string {
-    return this.members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+    const scheme = this.options.peerScheme ?? 'http';
+    return this.members.map((m) => `${m.name}=${scheme}://127.0.0.1:${m.peerPort}`).join(',');
   }
 
   get endpoints(): string {
@@ -85,13 +91,15 @@ export class ProcessCluster {
   }
 
   flagsFor(m: MemberSpec): string[] {
+    const cs = this.options.clientScheme ?? 'http';
+    const ps = this.options.peerScheme ?? 'http';
     return [
       `--name=${m.name}`,
       `--data-dir=${m.dataDir}`,
-      `--listen-client-urls=http://127.0.0.1:${m.clientPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${m.clientPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${m.peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${m.peerPort}`,
+      `--listen-client-urls=${cs}://127.0.0.1:${m.clientPort}`,
+      `--advertise-client-urls=${cs}://127.0.0.1:${m.clientPort}`,
+      `--listen-peer-urls=${ps}://127.0.0.1:${m.peerPort}`,
+      `--initial-advertise-peer-urls=${ps}://127.0.0.1:${m.peerPort}`,
       `--initial-cluster=${this.initialCluster}`,
       '--initial-cluster-token=test-token',
       '--heartbeat-interval=50',
@@ -164,8 +172,9 @@ export class ProcessCluster {
         if (m.proc?.exitCode !== null && m.proc?.exitCode !== undefined) {
           throw new Error(`member ${m.name} exited with ${m.proc.exitCode}:\n${m.log.join('')}`);
         }
-        if (Date.now() > deadline)
-          throw new Error(`member ${m.name} not healthy:\n${m.log.join('')}`);
+        if (Date.now() > deadline) {
+          throw new Error(`member ${m.name} not healthy (${r.stderr.trim()}):\n${m.log.join('')}`);
+        }
         await new Promise((r2) => setTimeout(r2, 100));
       }
     }
@@ -177,7 +186,14 @@ export class ProcessCluster {
       for (let i = 0; i < this.members.length; i++) {
         const m = this.members[i]!;
         if (m.proc?.exitCode !== null) continue;
-        const r = await etcdctl([`--endpoints=${m.endpoint}`, 'endpoint', 'status', '-w', 'json']);
+        const r = await etcdctl([
+          ...(this.options.etcdctlFlags ?? []),
+          `--endpoints=${m.endpoint}`,
+          'endpoint',
+          'status',
+          '-w',
+          'json',
+        ]);
         if (r.code !== 0) continue;
         const parsed = JSON.parse(r.stdout) as {
           Status: { header: { member_id: number | string }; leader: number | string };

@@ -6,11 +6,11 @@
  */
 import type { Message } from '@kv/raft';
 import { MessageType } from '@kv/raft';
-import type { Transport, TransportHandler } from '../transport/peer-transport';
+import type { SnapshotSource, Transport, TransportHandler } from '../transport/peer-transport';
 
 interface Endpoint {
   readonly handler: TransportHandler;
-  readonly snapshotSource: (m: Message) => Promise<AsyncIterable<Uint8Array>>;
+  readonly snapshotSource: SnapshotSource;
 }
 
 export class LocalNetwork {
@@ -20,10 +20,7 @@ export class LocalNetwork {
   /** A transport factory for EtcdServerOptions.createTransport. */
   transportFor(
     id: bigint,
-  ): (
-    handler: TransportHandler,
-    snapshotSource: (m: Message) => Promise<AsyncIterable<Uint8Array>>,
-  ) => Transport {
+  ): (handler: TransportHandler, snapshotSource: SnapshotSource) => Transport {
     return (handler, snapshotSource) => {
       this.#endpoints.set(id, { handler, snapshotSource });
       return new LocalTransport(id, this);
@@ -60,8 +57,8 @@ export class LocalNetwork {
     if (m.type === MessageType.MsgSnap) {
       void (async () => {
         try {
-          const chunks = await source.snapshotSource(m);
-          await target.handler.onSnapshot(m, chunks);
+          const snap = await source.snapshotSource(m);
+          await target.handler.onSnapshot(snap.message, snap.chunks);
           source.handler.reportSnapshot(m.to, 'finish');
         } catch {
           source.handler.reportSnapshot(m.to, 'failure');

@@ -34,6 +34,11 @@ export interface TransportHandler {
   reportSnapshot(peer: bigint, status: 'finish' | 'failure'): void;
 }
 
+/** See {@link PeerTransportOptions.snapshotSource}. */
+export type SnapshotSource = (
+  message: Message,
+) => Promise<{ readonly message: Message; readonly chunks: AsyncIterable<Uint8Array> }>;
+
 /** The port the server uses to reach its peers. */
 export interface Transport {
   send(messages: readonly Message[]): void;
@@ -49,8 +54,12 @@ export interface PeerTransportOptions {
   readonly clusterId: bigint;
   readonly memberId: bigint;
   readonly handler: TransportHandler;
-  /** Produces the backend snapshot bytes to send along with a MsgSnap. */
-  readonly snapshotSource: (message: Message) => Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * Produces the snapshot to send for a MsgSnap: the message to send (the
+   * server may replace the snapshot metadata with a fresher one matching the
+   * data) and the backend snapshot's bytes.
+   */
+  readonly snapshotSource: SnapshotSource;
   readonly clock: Clock;
   /** TLS for outbound connections (server identity and client certificate). */
   readonly tls?: tls.ConnectionOptions;
@@ -285,7 +294,8 @@ export class PeerTransport implements Transport {
     };
     let socket: net.Socket | undefined;
     try {
-      const chunks = await this.options.snapshotSource(message);
+      const source = await this.options.snapshotSource(message);
+      const chunks = source.chunks;
       const url = new URL(link.urls[0] ?? '');
       socket = this.connect(url);
       const s = socket;
@@ -309,7 +319,7 @@ export class PeerTransport implements Transport {
         s.on('error', () => resolve(false));
       });
       s.write(this.hello(link.id, 'snapshot'));
-      s.write(encodeFrame(FrameType.SnapshotMessage, encodeMessage(message)));
+      s.write(encodeFrame(FrameType.SnapshotMessage, encodeMessage(source.message)));
       for await (const chunk of chunks) {
         if (!s.write(encodeFrame(FrameType.SnapshotChunk, chunk))) {
           await new Promise<void>((resolve) => s.once('drain', () => resolve()));
