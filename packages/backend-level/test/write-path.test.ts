@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { ClassicLevel } from 'classic-level';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LevelBackend } from '../src/index';
 import { b, rejection, tempPaths, text } from './helpers';
@@ -67,6 +68,34 @@ describe('batched commits', () => {
     expect(backend.stats().pendingWrites + backend.stats().committingWrites).toBe(0);
     expect((await backend.range('key', b(''), undefined)).length).toBe(50);
     await backend.close();
+  });
+});
+
+describe('a failed commit', () => {
+  it('rejects with BACKEND_WRITE_FAILED, keeps the batch readable and refuses further writes', async () => {
+    const p = path();
+    const backend = await LevelBackend.open(p, { batchInterval: 60_000 });
+    backend.put('key', b('before'), b('1'));
+    await backend.commit();
+    const spy = vi.spyOn(ClassicLevel.prototype, 'batch').mockImplementationOnce(
+      // The array form of batch(), which commits use; the overloads need the cast.
+      (() => Promise.reject(new Error('injected: disk full'))) as unknown as ClassicLevel['batch'],
+    );
+    backend.put('key', b('lost'), b('2'));
+    const err = await rejection(backend.commit());
+    spy.mockRestore();
+    expect(err.code).toBe('BACKEND_WRITE_FAILED');
+    expect((err.cause as Error).message).toBe('injected: disk full');
+    expect(text(await backend.get('key', b('lost')))).toBe('2');
+    expect(() => backend.put('key', b('more'), b('3'))).toThrow(
+      expect.objectContaining({ code: 'BACKEND_WRITE_FAILED' }),
+    );
+    expect((await rejection(backend.commit())).code).toBe('BACKEND_WRITE_FAILED');
+    await backend.close();
+    const reopened = await LevelBackend.open(p);
+    expect(text(await reopened.get('key', b('before')))).toBe('1');
+    expect(await reopened.get('key', b('lost'))).toBeUndefined();
+    await reopened.close();
   });
 });
 
