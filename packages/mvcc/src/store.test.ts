@@ -116,6 +116,8 @@ describe('MvccStore reads and writes', () => {
     // The transaction sees its own writes; others do not yet.
     expect((await t.range(enc('a'), undefined)).kvs.map(show)).toEqual(['a=2 c2 m2 v2']);
     expect(await get(s, 'a')).toEqual([]);
+    // Nothing reaches the backend before end(): a commit now cannot persist half a txn.
+    expect(await b.range('key', encodeRevision(2, 0), undefined)).toEqual([]);
     const events = t.end();
     expect(events.map((e) => [e.type, dec(e.kv.key), e.kv.modRevision])).toEqual([
       [EventType.Put, 'a', 2],

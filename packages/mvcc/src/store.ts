@@ -41,6 +41,17 @@ export interface WriteTxn {
   end(): MvccEvent[];
 }
 
+/**
+ * A transaction's writes, indexed by sub revision. They reach the backend's
+ * batch only in end(), all in one synchronous step: a backend commit that
+ * happens while the transaction awaits a read must not persist half of it.
+ */
+interface Staged {
+  readonly main: number;
+  readonly values: Uint8Array[];
+  readonly tombstones: Set<number>;
+}
+
 const EMPTY: Uint8Array = new Uint8Array(0);
 const META_SCHEDULED = new TextEncoder().encode('scheduledCompactRev');
 const META_FINISHED = new TextEncoder().encode('finishedCompactRev');
@@ -258,6 +269,7 @@ export class MvccStore {
     end: Uint8Array | undefined,
     options: RangeOptions,
     maxRev: number,
+    staged?: Staged,
   ): Promise<RangeResult> {
     const revision = options.revision ?? 0;
     assertRevision(revision, 'revision');
@@ -279,16 +291,24 @@ export class MvccStore {
       if (hits.length < want) hits.push(h);
     });
     if (hits.length === 0) return { kvs: [], count, revision: headerRev };
-    const pin = this.pins.pin(at);
-    let values: (Uint8Array | undefined)[];
-    try {
-      values = await this.backend.getMany(
-        'key',
-        hits.map((h) => encodeRevision(h.main, h.sub)),
-      );
-    } finally {
-      this.pins.release(pin);
+    // A transaction's own writes are still staged in the transaction, not in the backend.
+    const fromTxn = (h: IndexHit): Uint8Array | undefined =>
+      staged !== undefined && h.main === staged.main ? staged.values[h.sub] : undefined;
+    const missing = hits.filter((h) => fromTxn(h) === undefined);
+    let fetched: (Uint8Array | undefined)[] = [];
+    if (missing.length > 0) {
+      const pin = this.pins.pin(at);
+      try {
+        fetched = await this.backend.getMany(
+          'key',
+          missing.map((h) => encodeRevision(h.main, h.sub)),
+        );
+      } finally {
+        this.pins.release(pin);
+      }
     }
+    let next = 0;
+    const values = hits.map((h) => fromTxn(h) ?? fetched[next++]);
     const kvs: KeyValue[] = [];
     for (let i = 0; i < hits.length; i++) {
       const v = values[i];
@@ -324,9 +344,10 @@ export class MvccStore {
     key: Uint8Array,
     value: Uint8Array,
     lease: bigint,
-    main: number,
+    staged: Staged,
     sub: number,
   ): MvccEvent {
+    const main = staged.main;
     const k = bytesToBinary(key);
     let ki = this.tree.get(k);
     if (ki === undefined) {
@@ -342,14 +363,15 @@ export class MvccStore {
       value,
       lease,
     };
-    this.backend.put('key', encodeRevision(main, sub), encodeKeyValue(kv));
+    staged.values[sub] = encodeKeyValue(kv);
     ki.put(main, sub, kv.createRevision);
     this.setLease(ki, lease);
     return { type: EventType.Put, kv };
   }
 
   /** @internal Apply a delete of every live key in the interval; returns the events. */
-  applyDelete(iv: KeyInterval, main: number, firstSub: number): MvccEvent[] {
+  applyDelete(iv: KeyInterval, staged: Staged, firstSub: number): MvccEvent[] {
+    const main = staged.main;
     const live: KeyIndex[] = [];
     this.scan(iv, (ki) => {
       if (ki.isLive()) live.push(ki);
@@ -358,7 +380,8 @@ export class MvccStore {
     let sub = firstSub;
     for (const ki of live) {
       const key = binaryToBytes(ki.key);
-      this.backend.put('key', encodeRevision(main, sub, true), encodeKeyValue(tombstoneKv(key)));
+      staged.values[sub] = encodeKeyValue(tombstoneKv(key));
+      staged.tombstones.add(sub);
       this.setLease(ki, 0n);
       ki.tombstone(main, sub);
       sub++;
@@ -370,12 +393,20 @@ export class MvccStore {
     return events;
   }
 
-  /** @internal Called by Txn.end. */
-  finishTxn(revision: number, events: MvccEvent[]): void {
+  /** @internal Called by Txn.end: writes the staged values, bumps the revision, notifies. */
+  finishTxn(staged: Staged, events: MvccEvent[]): void {
     this.txnOpen = false;
     if (events.length === 0) return;
-    this.current = revision;
-    this.hub.notify(events, revision);
+    const { main, values, tombstones } = staged;
+    for (let sub = 0; sub < values.length; sub++) {
+      this.backend.put(
+        'key',
+        encodeRevision(main, sub, tombstones.has(sub)),
+        values[sub] as Uint8Array,
+      );
+    }
+    this.current = main;
+    this.hub.notify(events, main);
   }
 
   private setLease(ki: KeyIndex, lease: bigint): void {
@@ -496,11 +527,14 @@ class Txn implements WriteTxn {
   private sub = 0;
   private readonly events: MvccEvent[] = [];
   private ended = false;
+  private readonly staged: Staged;
 
   constructor(
     private readonly store: MvccStore,
     readonly revision: number,
-  ) {}
+  ) {
+    this.staged = { main: revision, values: [], tombstones: new Set() };
+  }
 
   range(
     key: Uint8Array,
@@ -509,17 +543,17 @@ class Txn implements WriteTxn {
   ): Promise<RangeResult> {
     this.check();
     const maxRev = this.events.length > 0 ? this.revision : this.revision - 1;
-    return this.store.rangeAt(key, end, options, maxRev);
+    return this.store.rangeAt(key, end, options, maxRev, this.staged);
   }
 
   put(key: Uint8Array, value: Uint8Array, lease: bigint): void {
     this.check();
-    this.events.push(this.store.applyPut(key, value, lease, this.revision, this.sub++));
+    this.events.push(this.store.applyPut(key, value, lease, this.staged, this.sub++));
   }
 
   deleteRange(key: Uint8Array, end: Uint8Array | undefined): number {
     this.check();
-    const evs = this.store.applyDelete(toInterval(key, end), this.revision, this.sub);
+    const evs = this.store.applyDelete(toInterval(key, end), this.staged, this.sub);
     this.sub += evs.length;
     for (const e of evs) this.events.push(e);
     return evs.length;
@@ -528,7 +562,7 @@ class Txn implements WriteTxn {
   end(): MvccEvent[] {
     this.check();
     this.ended = true;
-    this.store.finishTxn(this.revision, this.events);
+    this.store.finishTxn(this.staged, this.events);
     return this.events;
   }
 
