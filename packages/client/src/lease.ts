@@ -53,7 +53,7 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     this.lost = new Promise((resolve) => (this.lostResolve = resolve));
     // Until the first answer, assume the grant TTL (or etcd's minimum, 5 s).
     this.armExpiry(ttlHintSeconds && ttlHintSeconds > 0n ? ttlHintSeconds : 5n);
-    transport.closeSignal.addEventListener('abort', () => this.close(), { once: true });
+    transport.closeSignal.addEventListener('abort', this.onClientClose, { once: true });
     void this.connect(undefined);
   }
 
@@ -151,8 +151,11 @@ export class KeepAlive extends EventEmitter<KeepAliveEvents> {
     this.emit('lost', err);
   }
 
+  private readonly onClientClose = (): void => this.close();
+
   private stop(): void {
     this.closed = true;
+    this.transport.closeSignal.removeEventListener('abort', this.onClientClose);
     clearTimeout(this.sendTimer);
     clearTimeout(this.expiryTimer);
     this.stream?.cancel();

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   Client as GrpcClient,
   Metadata,
@@ -104,10 +105,14 @@ export class Transport {
   private tokenPromise: Promise<string> | undefined;
   private readonly opts: TransportOptions;
   private readonly closeController = new AbortController();
+  /** Cancel functions of unary calls in flight, run on close. */
+  private readonly inflight = new Set<() => void>();
 
   constructor(opts: TransportOptions) {
     if (opts.endpoints.length === 0) throw new TypeError('at least one endpoint is required');
     this.opts = opts;
+    // Every watcher, keep-alive and stream listens for close.
+    setMaxListeners(0, this.closeController.signal);
     const creds = opts.credentials ?? grpcCredentials.createInsecure();
     const channelOptions: Record<string, string | number> = {
       'grpc.keepalive_time_ms': opts.keepAliveTimeMs ?? 30_000,
@@ -388,7 +393,7 @@ export class Transport {
         attemptDeadline = Math.min(attemptDeadline ?? Infinity, Date.now() + dial);
       }
       if (attemptDeadline !== undefined) callOpts.deadline = new Date(attemptDeadline);
-      const onAbort = (): void => call.cancel();
+      const cancel = (): void => call.cancel();
       const call = ep.grpc.makeUnaryRequest(
         path,
         serialize,
@@ -397,14 +402,16 @@ export class Transport {
         md,
         callOpts,
         (err: ServiceError | null, res?: Res) => {
-          signal?.removeEventListener('abort', onAbort);
-          this.closeSignal.removeEventListener('abort', onAbort);
+          signal?.removeEventListener('abort', cancel);
+          this.inflight.delete(cancel);
           if (err) reject(err);
           else resolve(res!);
         },
       );
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.closeSignal.addEventListener('abort', onAbort, { once: true });
+      // A Set rather than a listener on the close signal per call: cheaper,
+      // and no listener-count warnings under high concurrency.
+      this.inflight.add(cancel);
+      signal?.addEventListener('abort', cancel, { once: true });
     });
   }
 
@@ -488,6 +495,8 @@ export class Transport {
     if (this.closed) return;
     this.closed = true;
     this.closeController.abort();
+    for (const cancel of this.inflight) cancel();
+    this.inflight.clear();
     for (const ep of this.endpoints) {
       if (ep.healthTimer) clearTimeout(ep.healthTimer);
       ep.grpc.close();

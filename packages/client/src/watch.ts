@@ -61,6 +61,7 @@ export class Watcher implements AsyncIterable<WatchBatch> {
   /** Next revision to ask for on (re)connect; undefined until known. */
   private nextRev: bigint | undefined;
   private currentEndpoint: Endpoint | undefined;
+  private readonly detach: () => void;
   private stream:
     ClientDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse> | undefined;
   private readonly queue: Item[] = [];
@@ -84,13 +85,15 @@ export class Watcher implements AsyncIterable<WatchBatch> {
     if (opts.startRevision !== undefined && BigInt(opts.startRevision) > 0n)
       this.nextRev = BigInt(opts.startRevision);
     this.created = new Promise((resolve) => (this.createdResolve = resolve));
-    // Unhandled if nobody awaits it; it never rejects.
     const onAbort = (): void =>
       this.finish({ error: new AbortedError('watch aborted', { cause: opts.signal?.reason }) });
+    const onClose = (): void => this.finish({ end: true });
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    transport.closeSignal.addEventListener('abort', () => this.finish({ end: true }), {
-      once: true,
-    });
+    transport.closeSignal.addEventListener('abort', onClose, { once: true });
+    this.detach = () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      transport.closeSignal.removeEventListener('abort', onClose);
+    };
     if (opts.signal?.aborted) onAbort();
     else void this.connect(undefined);
   }
@@ -225,6 +228,7 @@ export class Watcher implements AsyncIterable<WatchBatch> {
   private finish(item: Item): void {
     if (this.done) return;
     this.done = true;
+    this.detach();
     this.createdResolve?.();
     this.stream?.cancel();
     this.push(item);
