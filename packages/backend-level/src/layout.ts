@@ -198,6 +198,16 @@ export async function removeLeftovers(path: string, keep: string | undefined): P
   }
 }
 
+/** The database name ACTIVE holds, or undefined if it cannot be read. */
+export async function readActive(path: string): Promise<string | undefined> {
+  try {
+    const active = await readFile(join(path, ACTIVE), 'latin1');
+    return active.endsWith('\n') ? active.slice(0, -1) : active;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Point ACTIVE at `name`, durably and atomically (write, fsync, rename, fsync dir). */
 export async function setActive(path: string, name: string): Promise<void> {
   const tmp = join(path, ACTIVE_TMP);

@@ -29,6 +29,7 @@ import {
   directorySize,
   newDb,
   openLayout,
+  readActive,
   setActive,
   type Db,
   type LevelTuning,
@@ -500,9 +501,13 @@ export class LevelBackend {
       if (this.#closing !== undefined) throw this.#closedError();
       await setActive(this.#path, name);
     } catch (err) {
-      await db.close();
-      await rm(dir, { recursive: true, force: true });
-      throw err;
+      // If the rename happened (only a later fsync failed), the new database
+      // is already the live one on disk: keep it and finish the swap.
+      if ((await readActive(this.#path)) !== name) {
+        await db.close();
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
     }
 
     await this.#drainCommits();
