@@ -262,4 +262,36 @@ describe('kvctl matches etcdctl 3.4', () => {
       expect(revs(myOut.slice(m0))).toBe(revs(theirOut.slice(t0)));
     }
   });
+
+  it('runs as a command (src/kvctl.ts through tsx) with exit codes', async () => {
+    await client.kv.put('bin-key', 'bin-value');
+    const run = (args: string[]): Promise<Result> =>
+      new Promise((resolve) => {
+        execFile(
+          process.execPath,
+          [
+            '--conditions=@kv/source',
+            '--import',
+            'tsx',
+            join(import.meta.dirname, '../src/kvctl.ts'),
+            `--endpoints=${ep}`,
+            ...args,
+          ],
+          (error, stdout, stderr) =>
+            resolve({
+              code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+              stdout,
+              stderr,
+            }),
+        );
+      });
+    expect(await run(['get', 'bin-key'])).toEqual({
+      code: 0,
+      stdout: 'bin-key\nbin-value\n',
+      stderr: '',
+    });
+    const bad = await run(['frobnicate']);
+    expect(bad.code).toBe(128);
+    expect(bad.stderr).toBe('Error: unknown command "frobnicate" for "kvctl"\n');
+  });
 });
