@@ -1,0 +1,270 @@
+/**
+ * A 3-member cluster of real server processes on 127.0.0.1. Each member
+ * listens for peers on a private port and advertises the port of a
+ * {@link PeerProxy} in front of it, so every peer link can be faulted.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { etcdserverpb } from '@kv/api';
+import { PeerProxy } from './proxy';
+import { call, connect } from './rpc';
+import type { Conn } from './rpc';
+
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
+const tsxLoader = path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs');
+/**
+ * The server under test; KV_ROBUSTNESS_SERVER_ROOT points at another checkout
+ * (for example a `git archive` of a commit) while the working tree is in flux.
+ */
+const serverRoot = process.env.KV_ROBUSTNESS_SERVER_ROOT ?? repoRoot;
+const cliSource = path.join(serverRoot, 'packages/server/src/cli.ts');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ClusterOptions {
+  readonly size: number;
+  /** Extra environment for every member (failpoints, unsafe test modes). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly snapshotCount: number;
+  /** Base of KV_FAILPOINT_SEED; each spawn gets its own derived seed. */
+  readonly seed: number;
+}
+
+export interface Member {
+  readonly index: number;
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly proxy: PeerProxy;
+  readonly dataDir: string;
+  readonly endpoint: string;
+  /** Hex member id, learned after start. */
+  id: string;
+  proc: ChildProcess | undefined;
+  stopped: boolean;
+  log: string[];
+  /** Exits not caused by the harness (a failpoint kill or a crash). */
+  unexpectedExits: number;
+  spawns: number;
+  admin: Conn;
+}
+
+export class Cluster {
+  readonly members: Member[] = [];
+  readonly root: string;
+
+  private constructor(readonly options: ClusterOptions) {
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'kv-robustness-'));
+  }
+
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const c = new Cluster(options);
+    for (let i = 0; i < options.size; i++) {
+      const clientPort = await freePort();
+      const peerPort = await freePort();
+      const proxy = new PeerProxy(await freePort(), peerPort);
+      await proxy.listen();
+      const endpoint = `127.0.0.1:${clientPort}`;
+      c.members.push({
+        index: i,
+        name: `m${i}`,
+        clientPort,
+        peerPort,
+        proxy,
+        dataDir: path.join(c.root, `m${i}.etcd`),
+        endpoint,
+        id: '',
+        proc: undefined,
+        stopped: false,
+        log: [],
+        unexpectedExits: 0,
+        spawns: 0,
+        admin: connect(endpoint),
+      });
+    }
+    for (const m of c.members) c.spawn(m.index);
+    await c.waitHealthy();
+    for (const m of c.members) {
+      const st = await call(
+        m.admin.maintenance.status.bind(m.admin.maintenance),
+        etcdserverpb.StatusRequest.create(),
+        5000,
+      );
+      m.id = st.header!.memberId.toString(16);
+    }
+    return c;
+  }
+
+  get initialCluster(): string {
+    return this.members.map((m) => `${m.name}=http://127.0.0.1:${m.proxy.listenPort}`).join(',');
+  }
+
+  spawn(i: number): void {
+    const m = this.members[i]!;
+    const flags = [
+      `--name=${m.name}`,
+      `--data-dir=${m.dataDir}`,
+      `--listen-client-urls=http://127.0.0.1:${m.clientPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${m.clientPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${m.peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${m.proxy.listenPort}`,
+      `--initial-cluster=${this.initialCluster}`,
+      '--initial-cluster-token=robustness',
+      '--heartbeat-interval=50',
+      '--election-timeout=500',
+      `--snapshot-count=${this.options.snapshotCount}`,
+      `--experimental-snapshot-catchup-entries=${Math.max(10, this.options.snapshotCount >> 1)}`,
+    ];
+    const proc = spawn(
+      'node',
+      ['--conditions=@kv/source', '--import', tsxLoader, cliSource, ...flags],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          ...this.options.env,
+          // A fresh coin-flip sequence per spawn, so a restarted member does not crash at the same step again.
+          KV_FAILPOINT_SEED: String(this.options.seed * 7919 + i * 131 + ++m.spawns),
+        },
+      },
+    );
+    m.proc = proc;
+    m.stopped = false;
+    const collect = (d: Buffer): void => {
+      m.log.push(d.toString());
+      if (m.log.length > 300) m.log.shift();
+    };
+    proc.stdout?.on('data', collect);
+    proc.stderr?.on('data', collect);
+    proc.once('exit', () => {
+      if (m.proc === proc && !expectedExit.has(proc)) m.unexpectedExits++;
+    });
+  }
+
+  isRunning(i: number): boolean {
+    const p = this.members[i]!.proc;
+    return p !== undefined && p.exitCode === null && p.signalCode === null;
+  }
+
+  /** SIGKILL: a crash. */
+  async kill(i: number): Promise<void> {
+    const proc = this.members[i]!.proc;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    expectedExit.add(proc);
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Restarts a member that is down (after a kill, or a failpoint crash). */
+  async restart(i: number): Promise<void> {
+    if (!this.isRunning(i)) this.spawn(i);
+    await this.waitHealthy([i]);
+  }
+
+  pause(i: number): void {
+    const m = this.members[i]!;
+    if (this.isRunning(i)) {
+      m.proc!.kill('SIGSTOP');
+      m.stopped = true;
+    }
+  }
+
+  resume(i: number): void {
+    const m = this.members[i]!;
+    if (m.stopped && this.isRunning(i)) m.proc!.kill('SIGCONT');
+    m.stopped = false;
+  }
+
+  /** Cuts (or restores) every link to and from member i. */
+  isolate(i: number, on: boolean): void {
+    const m = this.members[i]!;
+    for (const o of this.members) {
+      if (o === m) continue;
+      o.proxy.setFault(m.id, { partitioned: on });
+      m.proxy.setFault(o.id, { partitioned: on });
+    }
+  }
+
+  /** Adds one-way latency on every link into member i. */
+  delayInto(i: number, ms: number): void {
+    const m = this.members[i]!;
+    for (const o of this.members) if (o !== m) m.proxy.setFault(o.id, { delayMs: ms });
+  }
+
+  healNetwork(): void {
+    for (const m of this.members) m.proxy.heal();
+  }
+
+  /** Waits until the members answer a serializable read. */
+  async waitHealthy(which?: readonly number[], timeoutMs = 30_000): Promise<void> {
+    const targets = which ?? this.members.map((m) => m.index);
+    const deadline = Date.now() + timeoutMs;
+    for (const i of targets) {
+      const m = this.members[i]!;
+      for (;;) {
+        try {
+          await call(
+            m.admin.kv.range.bind(m.admin.kv),
+            etcdserverpb.RangeRequest.fromPartial({
+              key: Buffer.from('health'),
+              serializable: true,
+            }),
+            1000,
+          );
+          break;
+        } catch {
+          if (!this.isRunning(i)) this.spawn(i);
+          if (Date.now() > deadline)
+            throw new Error(`member ${m.name} not healthy:\n${m.log.join('')}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    }
+  }
+
+  /** Index of the member that believes it leads, or undefined. */
+  async leader(): Promise<number | undefined> {
+    for (const m of this.members) {
+      if (!this.isRunning(m.index) || m.stopped) continue;
+      try {
+        const st = await call(
+          m.admin.maintenance.status.bind(m.admin.maintenance),
+          etcdserverpb.StatusRequest.create(),
+          500,
+        );
+        if (st.leader !== 0n && st.leader === st.header?.memberId) return m.index;
+      } catch {
+        // Down or unreachable: ask the next one.
+      }
+    }
+    return undefined;
+  }
+
+  async close(keepData = false): Promise<void> {
+    for (const m of this.members) {
+      this.resume(m.index);
+      await this.kill(m.index);
+      m.admin.close();
+      await m.proxy.close();
+    }
+    if (!keepData) fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Processes the harness itself killed. */
+const expectedExit = new WeakSet<ChildProcess>();
