@@ -47,6 +47,8 @@ import {
 } from './apply/kv';
 import type { ApplyContext } from './apply/kv';
 import { AlarmStore } from './alarms';
+import { AuthStore } from './auth/auth-store';
+import { hashPassword, verifyPassword } from './auth/password';
 import { Lessor } from './lease/lessor';
 import { Cluster } from './membership/cluster';
 import type { Member } from './membership/cluster';
@@ -121,6 +123,7 @@ export class EtcdServer {
   readonly clusterId: bigint;
   readonly lessor: Lessor;
   readonly alarms = new AlarmStore();
+  readonly auth: AuthStore;
   readonly counters: ServerCounters = {
     proposalsCommitted: 0,
     proposalsApplied: 0,
@@ -179,6 +182,7 @@ export class EtcdServer {
     this.quotaBackendBytes = options.quotaBackendBytes ?? 2 * 1024 * 1024 * 1024;
     this.#ids = new RequestIdGenerator(options.memberId, Date.now());
     this.lessor = new Lessor(options.clock, Math.ceil((1.5 * this.electionMs) / 1000));
+    this.auth = new AuthStore(options.clock);
   }
 
   /** Opens the member's state and starts the Raft loop. */
@@ -195,6 +199,7 @@ export class EtcdServer {
     this.cluster = await Cluster.load(o.backend, this.clusterId);
     await this.lessor.restore(o.backend, (id) => this.mvcc.keysWithLease(id));
     await this.alarms.load(o.backend);
+    await this.auth.load(o.backend);
     this.#dbSize = (await o.backend.size()).total;
 
     const storage = new MemoryStorage();
@@ -522,6 +527,139 @@ export class EtcdServer {
     return response as etcdserverpb.AlarmResponse;
   }
 
+  // ---------------------------------------------------------------- Auth API
+
+  async #proposeAuth(
+    kind: RequestKind,
+    payload: Uint8Array,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    const { response } = await this.#propose(kind, payload);
+    return response as { header: etcdserverpb.ResponseHeader | undefined };
+  }
+
+  authEnable(): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(RequestKind.AuthEnable, new Uint8Array(0));
+  }
+
+  authDisable(): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(RequestKind.AuthDisable, new Uint8Array(0));
+  }
+
+  /** Checks the password here, then replicates the new token through Raft. */
+  async authenticate(name: string, password: string): Promise<etcdserverpb.AuthenticateResponse> {
+    if (!this.auth.enabled) throw Errors.authNotEnabled();
+    const user = this.auth.user(name);
+    if (user === undefined || user.options?.noPassword === true) throw Errors.authFailed();
+    if (!(await verifyPassword(password, user.password.toString('utf8'))))
+      throw Errors.authFailed();
+    const token = this.auth.newToken();
+    await this.#proposeAuth(RequestKind.Authenticate, Buffer.from(JSON.stringify({ name, token })));
+    return { header: this.header(), token };
+  }
+
+  /** Adds a user; the password is hashed before it enters the log. */
+  async userAdd(
+    r: etcdserverpb.AuthUserAddRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    if (r.name === '') throw Errors.userEmpty();
+    const noPassword = r.options?.noPassword === true;
+    if (!noPassword && r.password === '' && r.hashedPassword === '') throw Errors.authFailed();
+    const hashed = noPassword
+      ? ''
+      : r.password !== ''
+        ? await hashPassword(r.password)
+        : r.hashedPassword;
+    const req: etcdserverpb.AuthUserAddRequest = {
+      name: r.name,
+      password: '',
+      options: r.options,
+      hashedPassword: hashed,
+    };
+    return this.#proposeAuth(
+      RequestKind.AuthUserAdd,
+      etcdserverpb.AuthUserAddRequest.encode(req).finish(),
+    );
+  }
+
+  async userChangePassword(
+    r: etcdserverpb.AuthUserChangePasswordRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    const hashed = r.password !== '' ? await hashPassword(r.password) : r.hashedPassword;
+    const req: etcdserverpb.AuthUserChangePasswordRequest = {
+      name: r.name,
+      password: '',
+      hashedPassword: hashed,
+    };
+    return this.#proposeAuth(
+      RequestKind.AuthUserChangePassword,
+      etcdserverpb.AuthUserChangePasswordRequest.encode(req).finish(),
+    );
+  }
+
+  userDelete(
+    r: etcdserverpb.AuthUserDeleteRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(
+      RequestKind.AuthUserDelete,
+      etcdserverpb.AuthUserDeleteRequest.encode(r).finish(),
+    );
+  }
+
+  userGrantRole(
+    r: etcdserverpb.AuthUserGrantRoleRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(
+      RequestKind.AuthUserGrantRole,
+      etcdserverpb.AuthUserGrantRoleRequest.encode(r).finish(),
+    );
+  }
+
+  userRevokeRole(
+    r: etcdserverpb.AuthUserRevokeRoleRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(
+      RequestKind.AuthUserRevokeRole,
+      etcdserverpb.AuthUserRevokeRoleRequest.encode(r).finish(),
+    );
+  }
+
+  roleAdd(
+    r: etcdserverpb.AuthRoleAddRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(
+      RequestKind.AuthRoleAdd,
+      etcdserverpb.AuthRoleAddRequest.encode(r).finish(),
+    );
+  }
+
+  roleDelete(
+    r: etcdserverpb.AuthRoleDeleteRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(
+      RequestKind.AuthRoleDelete,
+      etcdserverpb.AuthRoleDeleteRequest.encode(r).finish(),
+    );
+  }
+
+  roleGrantPermission(
+    r: etcdserverpb.AuthRoleGrantPermissionRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    if (r.perm === undefined) throw Errors.permissionNotGiven();
+    return this.#proposeAuth(
+      RequestKind.AuthRoleGrantPermission,
+      etcdserverpb.AuthRoleGrantPermissionRequest.encode(r).finish(),
+    );
+  }
+
+  roleRevokePermission(
+    r: etcdserverpb.AuthRoleRevokePermissionRequest,
+  ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
+    return this.#proposeAuth(
+      RequestKind.AuthRoleRevokePermission,
+      etcdserverpb.AuthRoleRevokePermissionRequest.encode(r).finish(),
+    );
+  }
+
   // ---------------------------------------------------------------- proposing
 
   async #propose(kind: RequestKind, payload: Uint8Array): Promise<ApplyResult> {
@@ -699,6 +837,70 @@ export class EtcdServer {
       }
       case RequestKind.Noop:
         return { response: {} };
+      case RequestKind.AuthEnable:
+        this.auth.applyEnable(this.#o.backend);
+        return { response: { header: emptyHeader() } };
+      case RequestKind.AuthDisable:
+        this.auth.applyDisable(this.#o.backend);
+        return { response: { header: emptyHeader() } };
+      case RequestKind.Authenticate: {
+        const a = JSON.parse(Buffer.from(req.payload).toString('utf8')) as {
+          name: string;
+          token: string;
+        };
+        this.auth.applyAuthenticate(a.name, a.token);
+        return { response: { header: emptyHeader() } };
+      }
+      case RequestKind.AuthUserAdd:
+        this.auth.applyUserAdd(
+          this.#o.backend,
+          etcdserverpb.AuthUserAddRequest.decode(req.payload),
+        );
+        return { response: { header: emptyHeader() } };
+      case RequestKind.AuthUserDelete:
+        this.auth.applyUserDelete(
+          this.#o.backend,
+          etcdserverpb.AuthUserDeleteRequest.decode(req.payload).name,
+        );
+        return { response: { header: emptyHeader() } };
+      case RequestKind.AuthUserChangePassword: {
+        const c = etcdserverpb.AuthUserChangePasswordRequest.decode(req.payload);
+        this.auth.applyUserChangePassword(this.#o.backend, c.name, c.hashedPassword);
+        return { response: { header: emptyHeader() } };
+      }
+      case RequestKind.AuthUserGrantRole: {
+        const g = etcdserverpb.AuthUserGrantRoleRequest.decode(req.payload);
+        this.auth.applyUserGrantRole(this.#o.backend, g.user, g.role);
+        return { response: { header: emptyHeader() } };
+      }
+      case RequestKind.AuthUserRevokeRole: {
+        const g = etcdserverpb.AuthUserRevokeRoleRequest.decode(req.payload);
+        this.auth.applyUserRevokeRole(this.#o.backend, g.name, g.role);
+        return { response: { header: emptyHeader() } };
+      }
+      case RequestKind.AuthRoleAdd:
+        this.auth.applyRoleAdd(
+          this.#o.backend,
+          etcdserverpb.AuthRoleAddRequest.decode(req.payload).name,
+        );
+        return { response: { header: emptyHeader() } };
+      case RequestKind.AuthRoleDelete:
+        this.auth.applyRoleDelete(
+          this.#o.backend,
+          etcdserverpb.AuthRoleDeleteRequest.decode(req.payload).role,
+        );
+        return { response: { header: emptyHeader() } };
+      case RequestKind.AuthRoleGrantPermission: {
+        const g = etcdserverpb.AuthRoleGrantPermissionRequest.decode(req.payload);
+        if (g.perm === undefined) throw Errors.permissionNotGiven();
+        this.auth.applyRoleGrantPermission(this.#o.backend, g.name, g.perm);
+        return { response: { header: emptyHeader() } };
+      }
+      case RequestKind.AuthRoleRevokePermission: {
+        const g = etcdserverpb.AuthRoleRevokePermissionRequest.decode(req.payload);
+        this.auth.applyRoleRevokePermission(this.#o.backend, g.role, g.key, g.rangeEnd);
+        return { response: { header: emptyHeader() } };
+      }
       default:
         throw new EtcdError(12, `unknown request kind ${req.kind as number}`);
     }
@@ -903,6 +1105,8 @@ export class EtcdServer {
     this.#consistentIndex = await this.#readConsistentIndex();
     this.cluster = await Cluster.load(this.#o.backend, this.clusterId);
     await this.lessor.restore(this.#o.backend, (id) => this.mvcc.keysWithLease(id));
+    await this.alarms.load(this.#o.backend);
+    await this.auth.load(this.#o.backend);
     for (const m of this.cluster.members()) this.#transport.updatePeer(m.id, m.peerURLs);
     this.#confState = snap.metadata.confState;
     this.#snapshotIndex = snap.metadata.index;

@@ -9,6 +9,7 @@ import { Metadata, status } from '@grpc/grpc-js';
 import type { ServerUnaryCall, ServiceError, handleUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { EtcdError, Errors } from '../errors';
 import type { Logger } from '../logger';
+import type { AuthStore } from '../auth/auth-store';
 import type { Counter, Histogram, MetricsRegistry } from '../metrics';
 import { exponentialBuckets } from '../metrics';
 
@@ -17,6 +18,13 @@ export interface MemberState {
   readonly leader: bigint;
   readonly isLearner: boolean;
   readonly stopped: boolean;
+  readonly auth: AuthStore;
+}
+
+/** What identifies the caller: gRPC metadata and, with TLS, its certificate. */
+export interface CallerContext {
+  readonly metadata: Metadata;
+  getAuthContext?(): { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | undefined;
 }
 
 export interface InterceptorOptions {
@@ -105,6 +113,39 @@ export class Interceptors {
         },
       );
     };
+  }
+
+  /**
+   * The user a call acts for when auth is on: from its token (etcd's "token"
+   * metadata), or else from the CN of its TLS client certificate, as etcd
+   * does with --client-cert-auth. Undefined when auth is off.
+   */
+  user(call: CallerContext): string | undefined {
+    const auth = this.#o.member.auth;
+    if (!auth.enabled) return undefined;
+    const token = call.metadata.get('token')[0];
+    if (typeof token === 'string' && token !== '') {
+      const user = auth.userOfToken(token);
+      if (user === undefined) throw Errors.invalidAuthToken();
+      return user;
+    }
+    const cn = call.getAuthContext?.()?.sslPeerCertificate?.subject?.CN;
+    const name = Array.isArray(cn) ? cn[0] : cn;
+    if (name !== undefined && name !== '') return name;
+    throw Errors.userEmpty();
+  }
+
+  /** Runs `check` with the caller's user name when auth is on. */
+  authorize(call: CallerContext, check: (user: string, auth: AuthStore) => void): void {
+    const user = this.user(call);
+    if (user !== undefined) check(user, this.#o.member.auth);
+  }
+
+  /** Admin-only calls: the caller must hold the root role when auth is on. */
+  requireAdmin(call: CallerContext): void {
+    this.authorize(call, (user, auth) => {
+      if (!auth.isAdmin(user)) throw Errors.permissionDenied();
+    });
   }
 
   /** The checks that run before any handler (also used by streaming calls). */

@@ -19,7 +19,15 @@ export function leaseService(server: EtcdServer, ic: Interceptors): LeaseServer 
     SERVICE,
     'LeaseRevoke',
     'forbidden',
-    (r: etcdserverpb.LeaseRevokeRequest) => server.leaseRevoke(r),
+    async (r: etcdserverpb.LeaseRevokeRequest, call): Promise<etcdserverpb.LeaseRevokeResponse> => {
+      // Revoking deletes the attached keys: the caller must be allowed to write them.
+      ic.authorize(call, (user, auth) => {
+        for (const key of server.lessor.get(r.ID)?.keys.values() ?? []) {
+          auth.checkRange(user, 'write', key, Buffer.alloc(0));
+        }
+      });
+      return server.leaseRevoke(r);
+    },
   );
   const leaseTimeToLive = ic.unary(
     SERVICE,

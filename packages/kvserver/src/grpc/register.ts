@@ -1,14 +1,24 @@
 /** Registers every etcd gRPC service of a member on a grpc-js server. */
 import type { Server } from '@grpc/grpc-js';
-import { ClusterService, KVService, LeaseService, MaintenanceService, WatchService } from '@kv/api';
+import {
+  AuthService,
+  ClusterService,
+  KVService,
+  LeaseService,
+  MaintenanceService,
+  WatchService,
+} from '@kv/api';
 import type { EtcdServer } from '../etcd-server';
 import type { Logger } from '../logger';
 import type { MetricsRegistry } from '../metrics';
 import type { Clock } from '../clock';
+import { authService } from './auth-service';
 import { clusterService } from './cluster-service';
+import { electionService } from './election-service';
 import { Interceptors } from './interceptors';
 import { kvService } from './kv-service';
 import { leaseService } from './lease-service';
+import { lockService } from './lock-service';
 import { maintenanceService } from './maintenance-service';
 import { watchService } from './watch-service';
 
@@ -32,9 +42,12 @@ export function registerEtcdServices(
     ...(options.slowRequestMs !== undefined ? { slowRequestMs: options.slowRequestMs } : {}),
   });
   grpcServer.addService(KVService, kvService(server, ic));
+  grpcServer.addService(AuthService, authService(server, ic));
   grpcServer.addService(LeaseService, leaseService(server, ic));
   grpcServer.addService(ClusterService, clusterService(server, ic));
   grpcServer.addService(MaintenanceService, maintenanceService(server, ic));
+  grpcServer.addService(LockService, lockService(server, ic));
+  grpcServer.addService(ElectionService, electionService(server, ic));
   grpcServer.addService(
     WatchService,
     watchService(server, ic, {

@@ -12,6 +12,7 @@ import { EventType, MvccError } from '@kv/mvcc';
 import type { MvccEvent, WatchResponse as MvccWatchResponse, WatchStream } from '@kv/mvcc';
 import { toPbKeyValue } from '../apply/kv';
 import type { EtcdServer } from '../etcd-server';
+import { EtcdError } from '../errors';
 import type { Clock } from '../clock';
 import type { Interceptors } from './interceptors';
 
@@ -54,7 +55,7 @@ export function watchService(
         done(e.grpcCode);
         return;
       }
-      new WatchSession(server, call, options.clock, progressMs, () => done(status.OK)).start();
+      new WatchSession(server, ic, call, options.clock, progressMs, () => done(status.OK)).start();
     },
   };
 }
@@ -69,6 +70,7 @@ class WatchSession {
 
   constructor(
     private readonly server: EtcdServer,
+    private readonly ic: Interceptors,
     private readonly call: Call,
     private readonly clock: Clock,
     private readonly progressMs: number,
@@ -126,6 +128,9 @@ class WatchSession {
       let id: number;
       const rev = this.server.mvcc.currentRevision();
       try {
+        this.ic.authorize(this.call, (user, auth) =>
+          auth.checkRange(user, 'read', c.key, c.rangeEnd),
+        );
         id = this.#stream.watch({
           key: c.key,
           ...(c.rangeEnd.length > 0 ? { end: c.rangeEnd } : {}),
@@ -141,7 +146,8 @@ class WatchSession {
           created: true,
           canceled: true,
           compactRevision: 0n,
-          cancelReason: err instanceof MvccError ? err.message : String(err),
+          cancelReason:
+            err instanceof MvccError || err instanceof EtcdError ? err.message : String(err),
           fragment: false,
           events: [],
         });
