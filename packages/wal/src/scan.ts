@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { WalError } from './errors';
 import {
   RecordType,
+  paddedSize,
+  readU32,
   isBad,
   looksTorn,
   parseRecord,
@@ -88,6 +90,8 @@ export async function scanSegments(
     const buf = await fs.readFile(file);
     const size = buf.length;
     let off = 0;
+    // End of the write that the last valid group record announced.
+    let groupEnd = 0;
     for (;;) {
       if (off === size && !isLast) break;
       const r = off < size ? parseRecord(buf, off, size) : undefined;
@@ -103,6 +107,12 @@ export async function scanSegments(
         }
         if (zerosToEnd) break; // clean end: preallocated space follows
         if (!looksTorn(buf, off, size, r)) throw corrupt(file, off, `damaged record (${r.kind})`);
+        // A torn write leaves bytes either right or zero: a length that runs
+        // past the end of the write its group record announced was changed.
+        const declaredEnd = off + paddedSize(buf.length >= off + 12 ? readU32(buf, off + 8) : 0);
+        if (off < groupEnd && declaredEnd > groupEnd) {
+          throw corrupt(file, off, 'damaged record length (beyond its write)');
+        }
         const later = findRecordAfter(buf, off, size, RecordType.Group);
         if (later !== undefined) {
           throw corrupt(file, off, `damaged record followed by a later write at ${later}`);
@@ -128,6 +138,7 @@ export async function scanSegments(
         );
       }
       crc = r.crc;
+      if (r.type === RecordType.Group) groupEnd = off + readU64(buf, r.payloadStart);
       apply(buf, r, file, off, seg, base, opts, res);
       off = r.next;
     }

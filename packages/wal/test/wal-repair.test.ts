@@ -201,6 +201,29 @@ describe('damage that is not a torn tail', () => {
     expect(flips).toBeGreaterThan(150);
   });
 
+  it('a length changed in the final write is corruption, not a torn write', async () => {
+    const { dir } = await buildWal([100, 200]);
+    const file = await lastSegment(dir);
+    const recs = await records(file);
+    const entry = recs[recs.length - 2]!; // the final save: group, entry, hard state
+    expect(entry.type).toBe(RecordType.Entry);
+    const work = await tempDir();
+    // Bit 30 (far past the file), bit 9 (+512: into the zeros after the write).
+    for (const [byte, bit] of [
+      [3, 6],
+      [1, 1],
+    ] as const) {
+      const d = join(work, `len${byte}-${bit}`);
+      await copyDir(dir, d);
+      const f = join(d, file.slice(dir.length + 1));
+      const buf = await fs.readFile(f);
+      buf[entry.off + 8 + byte]! ^= 1 << bit;
+      await fs.writeFile(f, buf);
+      const err = await openErr(d);
+      expect([err.code, err.file, err.offset]).toEqual(['WAL_CORRUPT', f, entry.off]);
+    }
+  });
+
   it('detects a record removed from the middle, a shortened older segment and a missing segment', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META, { sync: false, segmentSize: 4096 });
