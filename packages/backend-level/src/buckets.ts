@@ -39,11 +39,6 @@ export function bucketId(bucket: string): number {
   return id;
 }
 
-/** Bucket name for a prefix byte, or undefined. */
-export function bucketName(id: number): BucketName | undefined {
-  return BUCKET_NAMES[id - 1];
-}
-
 /** The stored key: prefix ‖ key. */
 export function storedKey(id: number, key: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(PREFIX_LENGTH + key.length);

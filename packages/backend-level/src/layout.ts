@@ -37,7 +37,7 @@ export function dbName(n: number): string {
 }
 
 /** Generation number of a database directory name. */
-export function dbGeneration(name: string): number {
+function dbGeneration(name: string): number {
   const m = DB_NAME.exec(name);
   if (m === null) throw new TypeError(`not a database directory name: ${name}`);
   return Number(m[1]);
@@ -190,7 +190,7 @@ async function createFirst(
 }
 
 /** Remove database directories other than `keep`, and a stale ACTIVE.tmp. */
-export async function removeLeftovers(path: string, keep: string | undefined): Promise<void> {
+async function removeLeftovers(path: string, keep: string | undefined): Promise<void> {
   for (const entry of await readdir(path)) {
     if ((DB_NAME.test(entry) && entry !== keep) || entry === ACTIVE_TMP) {
       await rm(join(path, entry), { recursive: true, force: true });

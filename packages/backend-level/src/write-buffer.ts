@@ -22,15 +22,10 @@ export interface OverlayEntry {
 }
 
 /** Map key for a byte key: latin1 maps each byte to one UTF-16 unit, so it is injective. */
-export function keyString(key: Uint8Array): string {
+function keyString(key: Uint8Array): string {
   return (
     Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)
   ).toString('latin1');
-}
-
-/** Bytewise order of keys. */
-export function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
 }
 
 function byKey(a: BufferedWrite, b: BufferedWrite): number {
