@@ -3,8 +3,10 @@ import type { Server } from '@grpc/grpc-js';
 import {
   AuthService,
   ClusterService,
+  ElectionService,
   KVService,
   LeaseService,
+  LockService,
   MaintenanceService,
   WatchService,
 } from '@kv/api';
