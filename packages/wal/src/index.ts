@@ -32,5 +32,5 @@ export { SnapshotStore } from './snapshot-store';
 export type { SnapshotStoreOptions } from './snapshot-store';
 /** A snapshot as saved and loaded by {@link SnapshotStore}: index, term and data. */
 export type { StoredSnapshot } from './snapshot-store';
-/** CRC-32C (Castagnoli) continuing from `crc` over `buf[start, end)`; slicing-by-8. */
+/** CRC-32C (Castagnoli) continuing from `crc` over `buf[start, end)`; slicing-by-16. */
 export { crc32c } from './crc32c';
