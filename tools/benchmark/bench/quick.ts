@@ -34,13 +34,23 @@ const etcd = await startServer('etcd', 1);
 try {
   console.log(`etcd 3.4, 1 member, ${RUNS} runs of 1 s per row; medians:`);
   console.log('row                throughput/s   p99 ms   generator CPU µs/request');
-  for (const row of STANDARD_ROWS) {
+  // Rows use http2 like the compare runner; range-s-100 again over grpc-js shows the transport's cost.
+  const rows = [
+    ...STANDARD_ROWS.map((r) => ({ ...r, transport: 'http2' as const })),
+    {
+      ...STANDARD_ROWS.find((r) => r.name === 'range-s-100')!,
+      name: 'range-s-100 grpc',
+      transport: 'grpc' as const,
+    },
+  ];
+  for (const row of rows) {
     const tput: number[] = [];
     const p99: number[] = [];
     const cpu: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       const o = parseArgs([...row.args, '--duration', '1s']);
       o.endpoints = etcd.endpoints;
+      o.transport = row.transport;
       // Includes connection setup and any preload; per-request it is an upper bound.
       const c0 = process.cpuUsage();
       const res = await runBenchmark(o);
