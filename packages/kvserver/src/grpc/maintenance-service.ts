@@ -6,6 +6,8 @@ import { BUCKETS } from '@kv/mvcc';
 import type { EtcdServer } from '../etcd-server';
 import { EtcdError, Errors } from '../errors';
 import type { Interceptors } from './interceptors';
+import type { BboltFile } from '../snapshot/bbolt-writer';
+import { bboltFromBackendSnapshot, snapshotPieces } from '../snapshot/etcd-snapshot';
 
 const SERVICE = 'etcdserverpb.Maintenance';
 
@@ -91,23 +93,16 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
           ic.check(call.metadata, 'allowed', undefined);
           await server.backend.commit();
           const snap = await server.backend.snapshot();
-          const chunks: Buffer[] = [];
+          let file: BboltFile;
           try {
-            for await (const c of snap.chunks()) chunks.push(Buffer.from(c));
+            // etcdctl expects a bbolt file: re-lay our consistent stream out as one.
+            file = await bboltFromBackendSnapshot(snap.chunks(), BUCKETS);
           } finally {
             await snap.close();
           }
-          const total = chunks.reduce((n, c) => n + c.length, 0);
-          let sent = 0;
           const header = server.header();
-          for (const c of chunks) {
-            sent += c.length;
-            const ok = call.write({
-              header,
-              remainingBytes: BigInt(total - sent),
-              blob: c,
-              version: SERVER_VERSION,
-            });
+          for (const piece of snapshotPieces(file)) {
+            const ok = call.write({ header, ...piece, version: SERVER_VERSION });
             if (!ok) await new Promise((resolve) => call.once('drain', resolve));
           }
           call.end();
