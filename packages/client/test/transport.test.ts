@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { AuthService, KVService } from '@kv/api';
@@ -131,6 +131,49 @@ describe('retries', () => {
     expect(seen).toEqual(['true']);
     await c.kv.get('k', { requireLeader: false });
     expect(seen).toEqual([]);
+  });
+});
+
+describe('keep-alive pings', () => {
+  it('detect a connection that went silent and fail the read over to another member', async () => {
+    const ms = await members(2);
+    ms[0]!.hang = true;
+    // A TCP proxy in front of member 0 that can stop forwarding both ways,
+    // like a peer behind a dead network path.
+    let silent = false;
+    const sockets: Socket[] = [];
+    const proxy = createServer((inbound) => {
+      const [host, port] = ms[0]!.address.split(':');
+      const outbound = connect(Number(port), host);
+      sockets.push(inbound, outbound);
+      inbound.on('data', (d) => void (silent || outbound.write(d)));
+      outbound.on('data', (d) => void (silent || inbound.write(d)));
+      inbound.on('error', () => undefined);
+      outbound.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(
+      () =>
+        new Promise((r) => {
+          for (const s of sockets) s.destroy();
+          proxy.close(r);
+        }),
+    );
+    const addr = proxy.address();
+    const proxied = `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    const c = client([proxied, ms[1]!.address], { keepAliveTimeMs: 200, keepAliveTimeoutMs: 300 });
+    // Connect member 0's channel first (its Range hangs; Status answers).
+    await c.maintenance.status({ endpoint: proxied });
+    const t0 = Date.now();
+    const pending = c.kv.get('k', { deadlineMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ms[0]!.ranges).toBe(1);
+    silent = true;
+    const res = await pending;
+    expect(res.count).toBe(0n);
+    expect(ms[1]!.ranges).toBe(1);
+    // Detected by a missed ping ack, well before the 10 s deadline.
+    expect(Date.now() - t0).toBeLessThan(3_000);
   });
 });
 
