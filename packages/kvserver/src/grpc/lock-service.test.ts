@@ -243,14 +243,14 @@ describe('v3lockpb.Lock', () => {
     const f = await start(3);
     const s = f.servers[0]!;
     const [la, lb, lc] = await Promise.all([grant(s), grant(s), grant(s)]);
-    const a = await callLock(f.clients[0]!, { name: b('c'), lease: la! }).result;
+    const a = await callLock(f.clients[0]!, { name: b('c'), lease: la }).result;
     let from = s.mvcc.currentRevision();
-    const bCall = callLock(f.clients[1]!, { name: b('c'), lease: lb! });
-    const bKey = queueKey(b('c'), lb!);
+    const bCall = callLock(f.clients[1]!, { name: b('c'), lease: lb });
+    const bKey = queueKey(b('c'), lb);
     await nextEvent(s, bKey, EventType.Put, from);
     from = s.mvcc.currentRevision();
-    const cCall = callLock(f.clients[2]!, { name: b('c'), lease: lc! });
-    await nextEvent(s, queueKey(b('c'), lc!), EventType.Put, from);
+    const cCall = callLock(f.clients[2]!, { name: b('c'), lease: lc });
+    await nextEvent(s, queueKey(b('c'), lc), EventType.Put, from);
     from = s.mvcc.currentRevision();
     bCall.cancel();
     const bErr = await bCall.result.then(
@@ -262,7 +262,7 @@ describe('v3lockpb.Lock', () => {
     await nextEvent(s, bKey, EventType.Delete, from);
     await unlock(f.clients[0]!, a.key);
     const c = await cCall.result;
-    expect(c.key.toString()).toBe(`c/${lc!.toString(16)}`);
+    expect(c.key.toString()).toBe(`c/${lc.toString(16)}`);
     const left = await keysUnder(s, 'c/');
     expect(left.kvs.map((k) => k.key.toString())).toEqual([c.key.toString()]);
   });
