@@ -71,6 +71,70 @@ describe('batched commits', () => {
   });
 });
 
+describe('the commit in flight', () => {
+  it('stays visible to every kind of read until LevelDB has it, under newer pending writes', async () => {
+    const backend = await LevelBackend.open(path(), { batchInterval: 60_000 });
+    backend.put('key', b('a'), b('stored'));
+    await backend.commit();
+    // Hold the next LevelDB batch until released, so the commit stays in flight.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound with apply below
+    const original = ClassicLevel.prototype.batch;
+    const spy = vi.spyOn(ClassicLevel.prototype, 'batch').mockImplementationOnce(function (
+      this: ClassicLevel,
+      ...args: unknown[]
+    ) {
+      return gate.then(() => (original as (...a: unknown[]) => Promise<void>).apply(this, args));
+    } as unknown as ClassicLevel['batch']);
+    backend.put('key', b('b'), b('committing'));
+    backend.put('key', b('c'), b('committing'));
+    backend.delete('key', b('a'));
+    const committing = backend.commit();
+    expect(backend.stats()).toEqual({ pendingWrites: 0, committingWrites: 3, commits: 1 });
+    backend.put('key', b('c'), b('pending'));
+    backend.put('key', b('d'), b('pending'));
+
+    const view = async (): Promise<unknown> => ({
+      get: [await backend.get('key', b('a')), await backend.get('key', b('b'))].map(text),
+      many: (await backend.getMany('key', [b('a'), b('b'), b('c'), b('d')])).map(text),
+      range: (await backend.range('key', b(''), undefined)).map(
+        (e) => `${text(e.key)}=${text(e.value)}`,
+      ),
+      reverse: (await backend.range('key', b(''), undefined, { reverse: true, limit: 2 })).map(
+        (e) => text(e.key),
+      ),
+      hash: await backend.hash('key'),
+    });
+    const during = await view();
+    expect(during).toEqual({
+      get: [undefined, 'committing'],
+      many: [undefined, 'committing', 'pending', 'pending'],
+      range: ['b=committing', 'c=pending', 'd=pending'],
+      reverse: ['d', 'c'],
+      hash: expect.any(Number),
+    });
+    const snapshot = await backend.snapshot();
+    release();
+    await committing;
+    spy.mockRestore();
+    // Same answers once the batch is in LevelDB, and after the pending one too.
+    expect(await view()).toEqual(during);
+    await backend.commit();
+    expect(await view()).toEqual(during);
+
+    const copy = await LevelBackend.open(path());
+    await copy.restore(snapshot.chunks());
+    await snapshot.close();
+    expect((await copy.range('key', b(''), undefined)).map((e) => text(e.value))).toEqual([
+      'committing',
+      'pending',
+      'pending',
+    ]);
+    await Promise.all([backend.close(), copy.close()]);
+  });
+});
+
 describe('a failed commit', () => {
   it('rejects with BACKEND_WRITE_FAILED, keeps the batch readable and refuses further writes', async () => {
     const p = path();
