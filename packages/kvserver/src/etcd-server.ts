@@ -472,14 +472,72 @@ export class EtcdServer {
     return response as etcdserverpb.LeaseRevokeResponse;
   }
 
-  /** Renews a lease; only the leader keeps lease clocks. */
+  /** Renews a lease; only the leader keeps lease clocks, so followers forward. */
   async leaseRenew(id: bigint): Promise<number> {
-    if (!this.isLeader) {
-      await this.waitForLeader();
-      if (!this.isLeader) throw Errors.notLeader();
+    if (this.isLeader) {
+      await this.linearizableReadBarrier();
+      return this.lessor.renew(id);
     }
+    const answer = await this.#askLeader('lease-renew', id);
+    return Number(answer.readBigInt64BE(1));
+  }
+
+  /** Remaining and granted TTL of a lease, as the leader sees it; undefined if unknown. */
+  async leaseTimeToLive(
+    id: bigint,
+  ): Promise<{ ttl: number; granted: number; keys: Uint8Array[] } | undefined> {
     await this.linearizableReadBarrier();
-    return this.lessor.renew(id);
+    const lease = this.lessor.get(id);
+    if (lease === undefined) return undefined;
+    const keys = [...lease.keys.values()];
+    if (this.isLeader) return { ttl: this.lessor.remaining(lease), granted: lease.ttl, keys };
+    try {
+      const answer = await this.#askLeader('lease-ttl', id);
+      return { ttl: Number(answer.readBigInt64BE(1)), granted: lease.ttl, keys };
+    } catch (err) {
+      if (err instanceof EtcdError && err.message === Errors.leaseNotFound().message)
+        return undefined;
+      throw err;
+    }
+  }
+
+  /** Forwards a lease question to the leader: [status][i64] answers, status 0 = ok. */
+  async #askLeader(kind: 'lease-renew' | 'lease-ttl', id: bigint): Promise<Buffer> {
+    if (this.leader === 0n) await this.waitForLeader();
+    const payload = Buffer.alloc(8);
+    payload.writeBigInt64BE(id);
+    let raw: Uint8Array;
+    try {
+      raw = await this.#transport.request(this.leader, kind, payload, this.requestTimeoutMs);
+    } catch {
+      throw Errors.noLeader();
+    }
+    const answer = Buffer.from(raw);
+    if (answer[0] === 1) throw Errors.leaseNotFound();
+    if (answer[0] !== 0 || answer.length < 9) throw Errors.notLeader();
+    return answer;
+  }
+
+  /** Answers lease questions forwarded by followers (leader side). */
+  async #answerPeer(kind: string, payload: Uint8Array): Promise<Uint8Array> {
+    const out = Buffer.alloc(9);
+    if (!this.isLeader || payload.length < 8) {
+      out[0] = 2;
+      return out;
+    }
+    const id = Buffer.from(payload).readBigInt64BE(0);
+    const lease = this.lessor.get(id);
+    if (lease === undefined) {
+      out[0] = 1;
+      return out;
+    }
+    if (kind === 'lease-renew') {
+      await this.linearizableReadBarrier();
+      out.writeBigInt64BE(BigInt(this.lessor.renew(id)), 1);
+    } else {
+      out.writeBigInt64BE(BigInt(this.lessor.remaining(lease)), 1);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- alarms, quota
@@ -1138,6 +1196,7 @@ export class EtcdServer {
       },
       reportUnreachable: (id) => this.#raft.withRawNode((n) => n.reportUnreachable(id)),
       reportSnapshot: (id, status) => this.#raft.withRawNode((n) => n.reportSnapshot(id, status)),
+      onRequest: (kind, payload) => this.#answerPeer(kind, payload),
     };
   }
 

@@ -36,18 +36,17 @@ export function leaseService(server: EtcdServer, ic: Interceptors): LeaseServer 
     async (
       r: etcdserverpb.LeaseTimeToLiveRequest,
     ): Promise<etcdserverpb.LeaseTimeToLiveResponse> => {
-      await server.linearizableReadBarrier();
-      const lease = server.lessor.get(r.ID);
-      if (lease === undefined) {
+      const info = await server.leaseTimeToLive(r.ID);
+      if (info === undefined) {
         // etcd answers a missing lease with TTL -1 rather than an error.
         return { header: server.header(), ID: r.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
       }
       return {
         header: server.header(),
         ID: r.ID,
-        TTL: BigInt(server.isLeader ? server.lessor.remaining(lease) : lease.ttl),
-        grantedTTL: BigInt(lease.ttl),
-        keys: r.keys ? [...lease.keys.values()].map((k) => Buffer.from(k)) : [],
+        TTL: BigInt(info.ttl),
+        grantedTTL: BigInt(info.granted),
+        keys: r.keys ? info.keys.map((k) => Buffer.from(k)) : [],
       };
     },
   );

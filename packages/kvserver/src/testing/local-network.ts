@@ -46,6 +46,14 @@ export class LocalNetwork {
   }
 
   /** @internal */
+  async request(from: bigint, to: bigint, kind: string, payload: Uint8Array): Promise<Uint8Array> {
+    if (this.#cut.has(`${from}-${to}`)) throw new Error('peer unreachable');
+    const handler = this.#endpoints.get(to)?.handler.onRequest;
+    if (handler === undefined) throw new Error('peer unreachable');
+    return handler(kind, payload);
+  }
+
+  /** @internal */
   deliver(from: bigint, m: Message): void {
     if (this.#cut.has(`${from}-${m.to}`)) {
       this.#endpoints.get(from)?.handler.reportUnreachable(m.to);
@@ -88,6 +96,9 @@ class LocalTransport implements Transport {
   removePeer(): void {}
   isActive(): boolean {
     return !this.#closed;
+  }
+  request(peer: bigint, kind: string, payload: Uint8Array): Promise<Uint8Array> {
+    return this.network.request(this.id, peer, kind, payload);
   }
   async close(): Promise<void> {
     this.#closed = true;

@@ -6,7 +6,7 @@
  */
 
 export const FrameType = {
-  /** First frame of every connection: JSON {clusterId, from, to, kind}. */
+  /** First frame of every connection: JSON {clusterId, from, to, kind}; kind is stream, snapshot or request. */
   Hello: 1,
   /** One Raft message (the @kv/raft codec). */
   RaftMessage: 2,
@@ -18,6 +18,10 @@ export const FrameType = {
   SnapshotAck: 6,
   /** The receiver refuses the connection; payload is a UTF-8 reason. */
   Reject: 7,
+  /** A request to the peer's server (for example a lease renewal forwarded to the leader). */
+  Request: 8,
+  /** The answer to a Request. */
+  Response: 9,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

@@ -32,6 +32,8 @@ export interface TransportHandler {
   onSnapshot(message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
   reportUnreachable(peer: bigint): void;
   reportSnapshot(peer: bigint, status: 'finish' | 'failure'): void;
+  /** Answers a request from a peer (see {@link Transport.request}). */
+  readonly onRequest?: (kind: string, payload: Uint8Array) => Promise<Uint8Array>;
 }
 
 /** See {@link PeerTransportOptions.snapshotSource}. */
@@ -47,6 +49,8 @@ export interface Transport {
   removePeer(id: bigint): void;
   /** True if a connection to the peer is up. */
   isActive(id: bigint): boolean;
+  /** Sends a request to a peer's server and resolves with its answer. */
+  request(peer: bigint, kind: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -71,7 +75,7 @@ interface Hello {
   readonly clusterId: string;
   readonly from: string;
   readonly to: string;
-  readonly kind: 'stream' | 'snapshot';
+  readonly kind: 'stream' | 'snapshot' | 'request';
 }
 
 const MIN_BACKOFF_MS = 50;
@@ -248,6 +252,49 @@ export class PeerTransport implements Transport {
     }
   }
 
+  request(peer: bigint, kind: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const link = this.#peers.get(peer);
+    if (link === undefined || this.#closed)
+      return Promise.reject(new Error(`unknown peer ${peer.toString(16)}`));
+    const url = new URL(link.urls[0] ?? '');
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const socket = this.connect(url);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('peer request timed out'));
+      }, timeoutMs);
+      const finish = (err: Error | undefined, value?: Uint8Array): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        if (err !== undefined) reject(err);
+        else resolve(value ?? new Uint8Array(0));
+      };
+      socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
+        socket.write(this.hello(peer, 'request'));
+        const body = Buffer.concat([
+          Buffer.from([kind.length]),
+          Buffer.from(kind, 'latin1'),
+          payload,
+        ]);
+        socket.write(encodeFrame(FrameType.Request, body));
+      });
+      const reader = new FrameReader();
+      socket.on('data', (data: Buffer) => {
+        try {
+          for (const f of reader.push(data)) {
+            if (f.type === FrameType.Response) finish(undefined, f.payload);
+            else if (f.type === FrameType.Reject)
+              finish(new Error(Buffer.from(f.payload).toString('utf8')));
+          }
+        } catch (err) {
+          finish(err as Error);
+        }
+      });
+      socket.on('error', (err) => finish(err));
+      socket.on('close', () => finish(new Error('peer closed the connection')));
+    });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const link of this.#peers.values()) link.close();
@@ -382,6 +429,19 @@ export class PeerTransport implements Transport {
               receiver.abort();
               socket.end(encodeFrame(FrameType.SnapshotAck, Uint8Array.of(0)));
             },
+          );
+        } else if (frame.type === FrameType.Request && hello.kind === 'request') {
+          const handler = this.options.handler.onRequest;
+          const p = frame.payload;
+          const kindLength = p[0] ?? 0;
+          const kind = Buffer.from(p.subarray(1, 1 + kindLength)).toString('latin1');
+          if (handler === undefined) {
+            socket.end(encodeFrame(FrameType.Reject, Buffer.from('requests not served')));
+            continue;
+          }
+          handler(kind, p.subarray(1 + kindLength)).then(
+            (answer) => socket.end(encodeFrame(FrameType.Response, answer)),
+            (err: unknown) => socket.end(encodeFrame(FrameType.Reject, Buffer.from(String(err)))),
           );
         } else if (frame.type === FrameType.SnapshotChunk) {
           snapshot?.push(frame.payload);
