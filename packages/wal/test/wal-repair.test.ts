@@ -153,6 +153,59 @@ describe('torn tail repair', () => {
   });
 });
 
+describe('torn final write, sectors lost in any order', () => {
+  it('always repairs to the records before the first lost sector', async () => {
+    const dir = await tempDir();
+    const w = await Wal.create(dir, META, OPTS);
+    await w.save({ term: 1, vote: 5n, commit: 0 }, entries(1, 3));
+    const prevHs = { term: 1, vote: 5n, commit: 3 };
+    await w.save(prevHs, entries(4, 4));
+    // The final write: one group of six ~700 B entries and a hard state, ~10 sectors.
+    await w.save({ term: 2, vote: 6n, commit: 8 }, entries(5, 10, 2, 700));
+    await w.close();
+    const file = await lastSegment(dir);
+    const recs = await records(file);
+    const groupStart = recs.findIndex((r) => r.type === RecordType.Entry && r.index === 5) - 1;
+    const group = recs.slice(groupStart);
+    expect(group[0]!.type).toBe(RecordType.Group);
+    const start = group[0]!.off;
+    const end = group[group.length - 1]!.next;
+    const firstSector = Math.floor(start / 512);
+    const lastSector = Math.floor((end - 1) / 512);
+    let seed = 12345;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const work = await tempDir();
+    for (let trial = 0; trial < 40; trial++) {
+      const lost = new Set<number>();
+      for (let sct = firstSector; sct <= lastSector; sct++) if (rand() < 0.35) lost.add(sct);
+      if (lost.size === 0) lost.add(lastSector);
+      const d = join(work, `t${trial}`);
+      await copyDir(dir, d);
+      const f = join(d, file.slice(dir.length + 1));
+      const orig = await fs.readFile(f);
+      const buf = Buffer.from(orig);
+      // Bytes of the write that fell in a lost sector never reached the disk.
+      for (const sct of lost)
+        buf.fill(0, Math.max(start, sct * 512), Math.min(end, (sct + 1) * 512));
+      await fs.writeFile(f, buf);
+      let changed = start;
+      while (changed < end && buf[changed] === orig[changed]) changed++;
+      const firstHit = group.findIndex((r) => r.next > changed);
+      expect(firstHit, 'the lost sectors changed some byte of the write').toBeGreaterThanOrEqual(0);
+      const kept = group.slice(0, firstHit).filter((r) => r.type === RecordType.Entry).length;
+      const r = await Wal.open(d, ZERO, OPTS);
+      const got = await r.readAll();
+      expect(
+        got.entries.map((e) => e.index),
+        `trial ${trial}, lost ${[...lost].join(',')}`,
+      ).toEqual(Array.from({ length: 4 + kept }, (_, k) => k + 1));
+      expect(got.hardState).toEqual(prevHs);
+      await r.close();
+      await fs.rm(d, { recursive: true });
+    }
+  });
+});
+
 describe('damage that is not a torn tail', () => {
   it('a bit flip anywhere in an older record is a corruption error naming file and offset', async () => {
     const dir = await tempDir();
