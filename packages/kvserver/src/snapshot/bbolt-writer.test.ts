@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BUCKETS, MemoryBackend, encodeRevision } from '@kv/mvcc';
+import { BUCKETS, MemoryBackend, encodeRevision, encodeUint64 } from '@kv/mvcc';
 import { META_CHECKSUMMED, PAGE_SIZE, fnv1a64, writeBbolt } from './bbolt-writer';
 import type { BboltBucket } from './bbolt-writer';
 import { readBbolt } from './bbolt-reader';
@@ -159,7 +159,7 @@ describe('backend snapshot to etcd snapshot stream', () => {
     const be = new MemoryBackend({ snapshotChunkBytes: 1000 });
     for (let i = 1; i <= 500; i++)
       be.put('key', encodeRevision(i, 0), bytes(i, i % 7 === 0 ? 9000 : 30));
-    be.put('meta', enc('finishedCompactRev'), bytes(9, 8));
+    be.put('meta', enc('finishedCompactRev'), encodeUint64(321));
     be.put('lease', enc('lease-1'), enc('lease'));
     await be.commit();
     return be;
@@ -171,7 +171,12 @@ describe('backend snapshot to etcd snapshot stream', () => {
     const file = await bboltFromBackendSnapshot(snap.chunks(), BUCKETS);
     const db = readBbolt(concat(file.pages));
     expect(db.buckets.map((b) => b.name.toString()).sort()).toEqual([...BUCKETS].sort());
+    // etcd keeps compaction revisions in meta as 17-byte revision keys.
+    const meta = db.buckets.find((b) => b.name.toString() === 'meta')!.entries;
+    expect(meta).toHaveLength(1);
+    expect(meta[0]!.value.equals(encodeRevision(321, 0))).toBe(true);
     for (const name of BUCKETS) {
+      if (name === 'meta') continue;
       const want = await be.range(name, new Uint8Array(0), undefined);
       const got = db.buckets.find((b) => b.name.toString() === name)!.entries;
       expect(got.map((e) => [e.key.toString('hex'), e.value.toString('hex')])).toEqual(

@@ -4,7 +4,7 @@
  * etcd's Snapshot RPC: a bbolt file followed by the SHA-256 of its bytes.
  */
 import { createHash } from 'node:crypto';
-import { crc32c } from '@kv/mvcc';
+import { crc32c, decodeUint64, encodeRevision } from '@kv/mvcc';
 import type { BboltBucket, BboltEntry, BboltFile } from './bbolt-writer';
 import { writeBbolt } from './bbolt-writer';
 
@@ -70,6 +70,25 @@ export function decodeKvSnapshot(stream: Buffer): BboltBucket[] {
   return [...byName.values()];
 }
 
+/** Meta keys that etcd stores as 17-byte revisions and our store as 8-byte integers. */
+const META_REVISION_KEYS = new Set(['scheduledCompactRev', 'finishedCompactRev']);
+
+/**
+ * Rewrite values whose encoding differs from etcd's on-disk one, so that
+ * `etcdctl snapshot restore` (which decodes them) accepts the file. Entry
+ * counts are unchanged.
+ */
+function toEtcdEncoding(bucket: string, entry: BboltEntry): BboltEntry {
+  if (
+    bucket === 'meta' &&
+    entry.value.length === 8 &&
+    META_REVISION_KEYS.has(Buffer.from(entry.key).toString('latin1'))
+  ) {
+    return { key: entry.key, value: encodeRevision(decodeUint64(entry.value), 0) };
+  }
+  return entry;
+}
+
 /**
  * Build the bbolt file for a backend snapshot. `bucketNames` are created even
  * when empty, as etcd creates all its buckets at start.
@@ -80,7 +99,10 @@ export async function bboltFromBackendSnapshot(
 ): Promise<BboltFile> {
   const parts: Buffer[] = [];
   for await (const c of chunks) parts.push(Buffer.from(c));
-  const buckets = decodeKvSnapshot(Buffer.concat(parts));
+  const buckets = decodeKvSnapshot(Buffer.concat(parts)).map((b) => {
+    const name = Buffer.from(b.name).toString('utf8');
+    return { name: b.name, entries: b.entries.map((e) => toEtcdEncoding(name, e)) };
+  });
   const present = new Set(buckets.map((b) => Buffer.from(b.name).toString('latin1')));
   for (const name of bucketNames) {
     const raw = Buffer.from(name, 'utf8');
