@@ -95,20 +95,23 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
     for (const m of cluster.members) cluster.resume(m.index);
     await cluster.waitHealthy(undefined, 60_000);
     finalRevision = await highestRevision(cluster);
-    // Every member's full log, each read from that member alone.
-    for (const m of cluster.members) {
-      const w = new Watcher(endpoints, m.index, true);
-      const reached = await w.reach(finalRevision, 30_000);
+    // Every member's full log, each read from that member alone; all
+    // watchers catch up in parallel (a broken server may never get there).
+    const readers = cluster.members.map((m) => new Watcher(endpoints, m.index, true));
+    const reachedAll = await Promise.all([
+      ...readers.map((w) => w.reach(finalRevision, 15_000)),
+      ...watchers.map((w) => w.reach(finalRevision, 15_000)),
+    ]);
+    readers.forEach((w, i) => {
       w.close();
-      if (!reached)
+      if (reachedAll[i] !== true)
         findings.push({
           check: 'crash-safety',
-          message: `member m${m.index} log stops at ${w.lastRevision}, expected ${finalRevision}`,
+          message: `member m${i} log stops at ${w.lastRevision}, expected ${finalRevision}`,
         });
       logs.push(w.events.filter((e) => e.revision <= finalRevision));
-    }
+    });
     for (const [i, w] of watchers.entries()) {
-      await w.reach(finalRevision, 20_000);
       w.close();
       for (const p of w.problems) findings.push({ check: 'watch', message: `watcher ${i}: ${p}` });
       findings.push(...checkWatch(`watcher ${i}`, w.events, logs[0] ?? []));
@@ -211,7 +214,8 @@ function save(
   );
   const excerpt = history
     .filter((h) => badKeys.has(h.input.key))
-    .slice(-40)
+    .sort((a, b) => a.call - b.call)
+    .slice(-60)
     .map(
       (h) =>
         `  ${h.call.toFixed(1)}..${h.ret === Infinity ? '?' : h.ret.toFixed(1)} m${h.member} ${JSON.stringify(h.input)} -> ${h.output === undefined ? 'unknown' : JSON.stringify(h.output)}`,

@@ -152,7 +152,11 @@ export class Workload {
       this.errors.set(msg, (this.errors.get(msg) ?? 0) + 1);
       // grpc-js never sent the request (no connection to the member): a
       // definite failure, left out of the history rather than left unknown.
-      if (msg.includes('No connection established')) return;
+      if (msg.includes('No connection established')) {
+        // Pacing, not synchronisation: stops a client spinning on a down member.
+        await new Promise((r) => setTimeout(r, 50));
+        return;
+      }
     }
     const ret = output === undefined ? Infinity : performance.now();
     this.history.push({
