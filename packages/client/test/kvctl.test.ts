@@ -128,8 +128,32 @@ describe('kvctl matches etcdctl 3.4', () => {
       ['get', '--hex', 'foo'],
       ['get', '--rev=99999', 'foo'],
       ['get'],
+      ['--endpoints=127.0.0.1:1', '--dial-timeout=300ms', 'get', 'foo'],
     ])
       await same(args);
+  });
+
+  it('reports an unreachable cluster like etcdctl', async () => {
+    const args = ['--endpoints=127.0.0.1:1', '--dial-timeout=300ms', 'get', 'foo'];
+    const theirs = await new Promise<Result>((resolve) =>
+      execFile(
+        ETCDCTL,
+        args,
+        { env: { ...process.env, ETCDCTL_API: '3' } },
+        (error, stdout, stderr) =>
+          resolve({
+            code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+            stdout,
+            stderr: dropLogs(stderr),
+          }),
+      ),
+    );
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let e = '';
+    err.setEncoding('utf8').on('data', (c: string) => (e += c));
+    const code = await runKvctl(args, { stdout: out, stderr: err, env: {} });
+    expect({ code, stderr: e }).toEqual({ code: theirs.code, stderr: theirs.stderr });
   });
 
   it('put, del and txn (revisions normalised)', async () => {

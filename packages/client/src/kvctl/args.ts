@@ -69,7 +69,9 @@ export function parseArgs(argv: readonly string[]): Args {
         i++;
       }
     }
-    flags.set(name, value);
+    // Repeated --endpoints accumulate, like etcdctl's string-slice flag.
+    const prev = flags.get(name);
+    flags.set(name, name === 'endpoints' && prev !== undefined ? `${prev},${value}` : value);
   }
   return { positional, flags };
 }

@@ -3,7 +3,12 @@ import { rename } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { etcdserverpb, mvccpb } from '@kv/api';
 import { Client } from '../client';
-import { EtcdError, PermissionDeniedError } from '../errors';
+import {
+  DeadlineExceededError,
+  EtcdError,
+  PermissionDeniedError,
+  UnavailableError,
+} from '../errors';
 import type { GetOptions } from '../kv';
 import { compare, op } from '../kv';
 import type { Args } from './args';
@@ -670,7 +675,17 @@ export async function runKvctl(argv: readonly string[], io: KvctlIO): Promise<nu
         throw new UsageError(`unknown command "${args.positional[0] ?? ''}" for "kvctl"`);
     }
   } catch (e) {
-    const msg = e instanceof EtcdError ? e.details : e instanceof Error ? e.message : String(e);
+    // etcdctl reports an unreachable cluster or an expired timeout as Go's
+    // context error.
+    const msg =
+      e instanceof DeadlineExceededError ||
+      (e instanceof UnavailableError && !e.details.startsWith('etcdserver:'))
+        ? 'context deadline exceeded'
+        : e instanceof EtcdError
+          ? e.details
+          : e instanceof Error
+            ? e.message
+            : String(e);
     err(`Error: ${msg}\n`);
     // etcdctl's exit codes: 128 for bad arguments, 1 for failed requests.
     return e instanceof UsageError ? 128 : e instanceof ExitCodeError ? e.exitCode : 1;
