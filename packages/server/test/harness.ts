@@ -77,7 +77,13 @@ export class ProcessCluster {
       });
     }
     for (let i = 0; i < options.size; i++) c.spawnMember(i);
-    await c.waitHealthy();
+    try {
+      await c.waitHealthy();
+    } catch (err) {
+      // Never leave members behind when a cluster fails to come up.
+      await c.close();
+      throw err;
+    }
     return c;
   }
 
@@ -162,9 +168,10 @@ export class ProcessCluster {
       const m = this.members[i]!;
       for (;;) {
         const r = await etcdctl([
+          ...(this.options.etcdctlFlags ?? []),
           `--endpoints=${m.endpoint}`,
-          '--dial-timeout=1s',
-          '--command-timeout=2s',
+          '--dial-timeout=3s',
+          '--command-timeout=5s',
           'get',
           'health-probe',
         ]);

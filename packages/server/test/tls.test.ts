@@ -115,7 +115,7 @@ function makePki(dir: string): {
 }
 
 describe('TLS between clients and members, and between peers', () => {
-  let cluster: ProcessCluster;
+  let cluster: ProcessCluster | undefined;
   let pki: ReturnType<typeof makePki>;
   let clientFlags: string[];
 
@@ -142,13 +142,13 @@ describe('TLS between clients and members, and between peers', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await cluster.close();
+    await cluster?.close();
   });
 
   it('replicates over TLS peer links and serves TLS clients with certificates', async () => {
     const put = await etcdctl([
       ...clientFlags,
-      `--endpoints=${cluster.members[0]!.endpoint}`,
+      `--endpoints=${cluster!.members[0]!.endpoint}`,
       'put',
       'secure',
       'yes',
@@ -157,7 +157,7 @@ describe('TLS between clients and members, and between peers', () => {
     // A linearizable read on another member needs the TLS peer links.
     const get = await etcdctl([
       ...clientFlags,
-      `--endpoints=${cluster.members[2]!.endpoint}`,
+      `--endpoints=${cluster!.members[2]!.endpoint}`,
       'get',
       'secure',
       '--print-value-only',
@@ -168,7 +168,7 @@ describe('TLS between clients and members, and between peers', () => {
   it('refuses a client without a certificate', async () => {
     const r = await etcdctl([
       `--cacert=${pki.ca}`,
-      `--endpoints=${cluster.members[0]!.endpoint}`,
+      `--endpoints=${cluster!.members[0]!.endpoint}`,
       '--dial-timeout=2s',
       '--command-timeout=3s',
       'get',
@@ -179,7 +179,7 @@ describe('TLS between clients and members, and between peers', () => {
 
   it('refuses a client that does not trust the server', async () => {
     const r = await etcdctl([
-      `--endpoints=${cluster.members[0]!.endpoint}`,
+      `--endpoints=${cluster!.members[0]!.endpoint}`,
       '--dial-timeout=2s',
       '--command-timeout=3s',
       'get',
