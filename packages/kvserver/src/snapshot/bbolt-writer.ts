@@ -172,10 +172,14 @@ function writeTree(alloc: PageAllocator, items: readonly Item[]): number {
 
 /** The value stored under a bucket's name in its parent: header, plus the page if inline. */
 function bucketValue(alloc: PageAllocator, entries: readonly BboltEntry[]): Uint8Array {
-  const items: Item[] = entries
-    .map((e) => ({ key: e.key, value: e.value, flags: 0 }))
-    .sort((a, b) => compare(a.key, b.key));
-  for (let i = 1; i < items.length; i++) {
+  const items: Item[] = entries.map((e) => ({ key: e.key, value: e.value, flags: 0 }));
+  // Backend snapshots arrive sorted: one linear check usually spares the sort.
+  let sorted = true;
+  for (let i = 1; i < items.length && sorted; i++) {
+    sorted = compare(items[i - 1]!.key, items[i]!.key) < 0;
+  }
+  if (!sorted) items.sort((a, b) => compare(a.key, b.key));
+  for (let i = 1; i < items.length && !sorted; i++) {
     if (compare(items[i - 1]!.key, items[i]!.key) === 0) throw new Error('bbolt: duplicate key');
   }
   const inlineSize = PAGE_HEADER + items.reduce((n, it) => n + leafSize(it), 0);
