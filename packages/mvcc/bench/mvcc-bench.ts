@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     }
   })();
   const t0 = performance.now();
-  // Every key has a newer version at 2N: all N first-round revisions go.
+  // Every key has a newer version at 2N + 1 (revisions start at 1, as etcd's): all N first-round revisions go.
   await big.compact(big.currentRevision());
   const compactMs = performance.now() - t0;
   reading = false;

@@ -76,7 +76,8 @@ export class MvccStore {
   private readonly tree = new BTree<string, KeyIndex>();
   private readonly leases = new Map<bigint, Set<string>>();
   private readonly pins = new ReadPins();
-  private current = 0;
+  // etcd's store is at revision 1 before any write, so the first write creates 2.
+  private current = 1;
   private compacted = 0;
   private txnOpen = false;
   private closed = false;
@@ -105,7 +106,7 @@ export class MvccStore {
     return s;
   }
 
-  /** The revision of the last committed write transaction (0 for an empty store). */
+  /** The revision of the last committed write transaction (1 for an empty store, as etcd). */
   currentRevision(): number {
     return this.current;
   }
@@ -461,6 +462,7 @@ export class MvccStore {
     const sched = scheduled === undefined ? 0 : decodeUint64(scheduled);
     const fin = finished === undefined ? 0 : decodeUint64(finished);
     this.compacted = Math.max(sched, fin);
+    // current started at 1 and rose to the newest revision found; a compaction may be newer still.
     if (this.compacted > this.current) this.current = this.compacted;
     if (sched > fin) {
       this.compaction = this.physicalCompact(sched);

@@ -12,13 +12,21 @@ import { dec, enc, int, pick, rng, show } from './helpers';
 
 type State = Map<string, KeyValue>;
 
+/** etcd's numbering: the empty key space is revision 1, the first write creates 2. */
+const FIRST_REVISION = 1;
+
 /** The reference: a full copy of the key space after every revision. */
 class Model {
+  /** states[i] is the key space at revision FIRST_REVISION + i. */
   states: State[] = [new Map()];
   compacted = 0;
 
   get current(): number {
-    return this.states.length - 1;
+    return FIRST_REVISION + this.states.length - 1;
+  }
+
+  state(at: number): State {
+    return this.states[at - FIRST_REVISION] as State;
   }
 
   range(
@@ -27,14 +35,14 @@ class Model {
     at: number,
     limit: number,
   ): { kvs: string[]; count: number } {
-    const st = this.states[at] as State;
+    const st = this.state(at);
     const keys = [...st.keys()].filter((k) => inRange(k, key, end)).sort(byteOrder);
     const kvs = keys.map((k) => show(st.get(k) as KeyValue));
     return { kvs: limit > 0 ? kvs.slice(0, limit) : kvs, count: keys.length };
   }
 
   leaseKeys(lease: bigint): string[] {
-    const st = this.states[this.current] as State;
+    const st = this.state(this.current);
     return [...st.values()]
       .filter((kv) => kv.lease === lease)
       .map((kv) => dec(kv.key))
@@ -69,6 +77,7 @@ async function runSeed(seed: number, steps: number): Promise<void> {
   const opts = { compactionBatchLimit: int(r, 1, 8), restoreBatchLimit: int(r, 1, 50) };
   let store = await MvccStore.open(backend, opts);
   const model = new Model();
+  expect(store.currentRevision()).toBe(model.current);
   const pending: Promise<void>[] = [];
   let compactions: Promise<void>[] = [];
 
@@ -93,8 +102,9 @@ async function runSeed(seed: number, steps: number): Promise<void> {
     if (p < 0.4) {
       // A transaction of 1-3 operations.
       const txn = store.write();
-      const st = new Map(model.states[model.current]);
+      const st = new Map(model.state(model.current));
       const rev = model.current + 1;
+      expect(txn.revision).toBe(rev);
       let changed = false;
       for (let n = int(r, 1, 3); n > 0; n--) {
         if (r() < 0.7) {

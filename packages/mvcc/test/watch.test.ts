@@ -57,19 +57,19 @@ describe('watch', () => {
     const all = ws.watch({ key: enc(''), end: ALL, filters: { noDelete: true } });
     const noPut = ws.watch({ key: enc('b'), filters: { noPut: true } });
     expect([one, pre, all, noPut]).toEqual([0, 1, 2, 3]);
-    put(s, 'a', 'ab', 'b'); // 1
-    del(s, 'a', enc('c')); // 2
-    put(s, 'c'); // 3
+    put(s, 'a', 'ab', 'b'); // 2
+    del(s, 'a', enc('c')); // 3
+    put(s, 'c'); // 4
     await c.until((g) => g.filter((r) => r.watchId === all).length === 2);
     await c.until((g) => g.some((r) => r.watchId === noPut));
-    expect(c.events(one)).toEqual(['P a@1', 'D a@2']);
-    expect(c.events(pre)).toEqual(['P a@1', 'P ab@1', 'D a@2', 'D ab@2']);
-    expect(c.events(all)).toEqual(['P a@1', 'P ab@1', 'P b@1', 'P c@3']);
-    expect(c.events(noPut)).toEqual(['D b@2']);
+    expect(c.events(one)).toEqual(['P a@2', 'D a@3']);
+    expect(c.events(pre)).toEqual(['P a@2', 'P ab@2', 'D a@3', 'D ab@3']);
+    expect(c.events(all)).toEqual(['P a@2', 'P ab@2', 'P b@2', 'P c@4']);
+    expect(c.events(noPut)).toEqual(['D b@3']);
     const preResponses = c.got.filter((r) => r.watchId === pre);
     expect(preResponses.map((r) => [r.revision, r.events.length])).toEqual([
-      [1, 2],
       [2, 2],
+      [3, 2],
     ]);
     ws.close();
     await c.done;
@@ -80,64 +80,64 @@ describe('watch', () => {
     for (let i = 0; i < 20; i++) put(s, `k${i % 3}`);
     const ws = s.watchStream();
     const c = new Collector(ws);
-    const id = ws.watch({ key: enc('k'), end: enc('l'), startRevision: 5 });
+    const id = ws.watch({ key: enc('k'), end: enc('l'), startRevision: 6 });
     // Writes while the watcher is catching up.
     for (let i = 20; i < 30; i++) put(s, `k${i % 3}`);
     await c.until(() => c.events(id).length === 26);
-    const want = Array.from({ length: 26 }, (_, i) => `P k${(i + 4) % 3}@${i + 5}`);
+    const want = Array.from({ length: 26 }, (_, i) => `P k${(i + 4) % 3}@${i + 6}`);
     expect(c.events(id)).toEqual(want);
     expect(s.watcherCounts()).toEqual({ synced: 1, unsynced: 0, victims: 0 });
     put(s, 'k9');
     await c.until(() => c.events(id).length === 27);
-    expect(c.events(id).at(-1)).toBe('P k9@31');
+    expect(c.events(id).at(-1)).toBe('P k9@32');
     ws.close();
   });
 
   it('skips revisions before a future start revision', async () => {
     const s = await MvccStore.open(new MemoryBackend());
-    put(s, 'a');
+    put(s, 'a'); // 2
     const ws = s.watchStream();
     const c = new Collector(ws);
-    const id = ws.watch({ key: enc('a'), startRevision: 4 });
-    put(s, 'a'); // 2
+    const id = ws.watch({ key: enc('a'), startRevision: 5 });
     put(s, 'a'); // 3
     put(s, 'a'); // 4
+    put(s, 'a'); // 5
     await c.until(() => c.events(id).length > 0);
-    expect(c.events(id)).toEqual(['P a@4']);
+    expect(c.events(id)).toEqual(['P a@5']);
     ws.close();
   });
 
   it('cancels a watcher whose start revision is compacted, with the compaction revision', async () => {
     const s = await MvccStore.open(new MemoryBackend());
     for (let i = 0; i < 6; i++) put(s, 'a');
-    await s.compact(4);
+    await s.compact(5);
     const ws = s.watchStream();
     const c = new Collector(ws);
-    const old = ws.watch({ key: enc('a'), startRevision: 3 });
-    const atPoint = ws.watch({ key: enc('a'), startRevision: 4 });
+    const old = ws.watch({ key: enc('a'), startRevision: 4 });
+    const atPoint = ws.watch({ key: enc('a'), startRevision: 5 });
     await c.until(() => c.got.some((r) => r.watchId === old) && c.events(atPoint).length === 3);
     expect(c.got.find((r) => r.watchId === old)).toEqual({
       watchId: old,
       events: [],
-      revision: 6,
-      compactRevision: 4,
+      revision: 7,
+      compactRevision: 5,
       canceled: true,
     });
-    expect(c.events(atPoint)).toEqual(['P a@4', 'P a@5', 'P a@6']);
+    expect(c.events(atPoint)).toEqual(['P a@5', 'P a@6', 'P a@7']);
     expect(ws.cancel(old)).toBe(false);
     ws.close();
   });
 
   it('still delivers a delete at exactly the compaction revision (etcd #19179)', async () => {
     const s = await MvccStore.open(new MemoryBackend());
-    put(s, 'a'); // 1
-    del(s, 'a'); // 2
-    await s.compact(2);
+    put(s, 'a'); // 2
+    del(s, 'a'); // 3
+    await s.compact(3);
     const ws = s.watchStream();
     const c = new Collector(ws);
-    const id = ws.watch({ key: enc('a'), startRevision: 2 });
+    const id = ws.watch({ key: enc('a'), startRevision: 3 });
     await c.until(() => c.events(id).length === 1);
-    expect(c.events(id)).toEqual(['D a@2']);
+    expect(c.events(id)).toEqual(['D a@3']);
     ws.close();
   });
 
@@ -151,13 +151,13 @@ describe('watch', () => {
     const f = fast.watch({ key: enc('k'), end: enc('l') });
     // Nobody reads `ws`: 100 writes must still go through at once.
     for (let i = 0; i < 100; i++) put(s, `k${i % 10}`);
-    expect(s.currentRevision()).toBe(100);
+    expect(s.currentRevision()).toBe(101);
     expect(s.watcherCounts().victims).toBeGreaterThan(0);
     await cf.until(() => cf.events(f).length === 100);
     const c = new Collector(ws);
     await c.until(() => c.events(slow).length === 100 && c.events(other).length === 10);
-    expect(c.events(slow)).toEqual(Array.from({ length: 100 }, (_, i) => `P k${i % 10}@${i + 1}`));
-    expect(c.events(other)).toEqual(Array.from({ length: 10 }, (_, i) => `P k5@${i * 10 + 6}`));
+    expect(c.events(slow)).toEqual(Array.from({ length: 100 }, (_, i) => `P k${i % 10}@${i + 2}`));
+    expect(c.events(other)).toEqual(Array.from({ length: 10 }, (_, i) => `P k5@${i * 10 + 7}`));
     expect(s.watcherCounts()).toEqual({ synced: 3, unsynced: 0, victims: 0 });
     ws.close();
     fast.close();
@@ -170,20 +170,20 @@ describe('watch', () => {
     const c = new Collector(ws);
     ws.requestProgress();
     await c.until((g) => g.length === 1);
-    expect(c.got[0]).toEqual({ watchId: -1, events: [], revision: 10 });
-    const id = ws.watch({ key: enc('a'), startRevision: 1 });
+    expect(c.got[0]).toEqual({ watchId: -1, events: [], revision: 11 });
+    const id = ws.watch({ key: enc('a'), startRevision: 2 });
     ws.requestProgress();
     await c.until((g) => g.some((r, i) => i > 0 && r.watchId === -1));
     const progressAt = c.got.findIndex((r, i) => i > 0 && r.watchId === -1);
     // Only after the catch-up events: the notification never overtakes them.
     expect(c.got.slice(1, progressAt).flatMap((r) => r.events).length).toBe(10);
-    expect(c.got[progressAt]?.revision).toBe(10);
+    expect(c.got[progressAt]?.revision).toBe(11);
     expect(c.events(id).length).toBe(10);
     expect(ws.watcherProgress(id)).toBe(true);
     expect(ws.watcherProgress(99)).toBe(false);
     await c.until((g) => g.at(-1)?.watchId === id && g.at(-1)?.events.length === 0);
-    expect(c.got.at(-1)).toEqual({ watchId: id, events: [], revision: 10 });
-    const lagging = ws.watch({ key: enc('a'), startRevision: 1 });
+    expect(c.got.at(-1)).toEqual({ watchId: id, events: [], revision: 11 });
+    const lagging = ws.watch({ key: enc('a'), startRevision: 2 });
     expect(ws.watcherProgress(lagging)).toBe(false);
     ws.close();
   });
@@ -207,16 +207,16 @@ describe('watch', () => {
 
   it('attaches the previous key-value when asked', async () => {
     const s = await MvccStore.open(new MemoryBackend());
-    put(s, 'a'); // 1 value v1
+    put(s, 'a'); // 2 value v2
     const ws = s.watchStream();
     const c = new Collector(ws);
     const id = ws.watch({ key: enc('a'), prevKv: true });
-    put(s, 'a'); // 2
-    del(s, 'a'); // 3
-    put(s, 'a'); // 4
+    put(s, 'a'); // 3
+    del(s, 'a'); // 4
+    put(s, 'a'); // 5
     await c.until(() => c.events(id).length === 3);
     const prev = c.got.flatMap((r) => r.events).map((e) => (e.prevKv ? dec(e.prevKv.value) : null));
-    expect(prev).toEqual(['v1', 'v2', null]);
+    expect(prev).toEqual(['v2', 'v3', null]);
     ws.close();
   });
 
@@ -234,8 +234,8 @@ describe('watch', () => {
     const h5Count = starts.filter((st) => st <= 'h5').length;
     await c.until((g) => g.length >= 10000 + h5Count);
     put(s, 'zz'); // matches nobody
-    expect(c.got.filter((r) => r.events[0]?.kv.modRevision === 1).length).toBe(10000);
-    expect(c.got.filter((r) => r.events[0]?.kv.modRevision === 3).length).toBe(h5Count);
+    expect(c.got.filter((r) => r.events[0]?.kv.modRevision === 2).length).toBe(10000);
+    expect(c.got.filter((r) => r.events[0]?.kv.modRevision === 4).length).toBe(h5Count);
     expect(c.got.length).toBe(10000 + h5Count);
     ws.close();
   });
