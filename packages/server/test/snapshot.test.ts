@@ -99,9 +99,14 @@ function summariseBbolt(file: Buffer): BboltSummary {
     const count = file.readUInt16LE(at + 10);
     if (flags === 0x02) return leaf(file, at, count);
     expect(flags).toBe(0x01);
-    return Array.from({ length: count }, (_, i) =>
-      walk(file.readBigUInt64LE(at + 16 + i * 16 + 8)),
-    ).flat();
+    return Array.from({ length: count }, (_, i) => {
+      const el = at + 16 + i * 16;
+      const pos = el + file.readUInt32LE(el);
+      const child = walk(file.readBigUInt64LE(el + 8));
+      // bbolt finds keys by these: each must be its child's first key.
+      expect(child[0]?.key.equals(file.subarray(pos, pos + file.readUInt32LE(el + 4)))).toBe(true);
+      return child;
+    }).flat();
   };
   const counts = new Map<string, number>();
   let hash = 0;
