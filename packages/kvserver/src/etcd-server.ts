@@ -518,8 +518,16 @@ export class EtcdServer {
     return answer;
   }
 
-  /** Answers lease questions forwarded by followers (leader side). */
+  /** Answers lease questions forwarded by followers (leader side), and membership queries. */
   async #answerPeer(kind: string, payload: Uint8Array): Promise<Uint8Array> {
+    if (kind === 'members') {
+      return Buffer.from(
+        JSON.stringify({
+          clusterId: this.clusterId.toString(16),
+          members: this.cluster.members().map((m) => ({ ...m, id: m.id.toString(16) })),
+        }),
+      );
+    }
     const out = Buffer.alloc(9);
     if (!this.isLeader || payload.length < 8) {
       out[0] = 2;

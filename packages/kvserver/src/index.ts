@@ -36,7 +36,8 @@ export {
 export type { Member } from './membership/cluster';
 
 /** The peer transport (TCP or TLS) and its ports. */
-export { PeerTransport } from './transport/peer-transport';
+export { PeerTransport, queryMembers } from './transport/peer-transport';
+export type { ClusterInfo } from './transport/peer-transport';
 export type {
   Transport,
   TransportHandler,

@@ -69,6 +69,18 @@ export class WalMemberStorage implements MemberStorage {
     return Wal.exists(walDir);
   }
 
+  /** The identity stored in an existing WAL (written by {@link WalMemberStorage.open} at creation). */
+  static async readMetadata(walDir: string): Promise<Uint8Array> {
+    const markers = await Wal.readSnapshotMarkers(walDir);
+    const marker = markers[markers.length - 1] ?? { index: 0, term: 0 };
+    const wal = await Wal.open(walDir, marker);
+    try {
+      return (await wal.readAll()).metadata;
+    } finally {
+      await wal.close();
+    }
+  }
+
   /** Opens (or creates) the member's storage and returns what it holds. */
   static async open(
     options: WalStorageOptions,

@@ -22,6 +22,8 @@ import {
   exponentialBuckets,
   formatId,
   memberPaths,
+  normalizeUrl,
+  queryMembers,
   parseInitialCluster,
   registerEtcdServices,
   systemClock,
@@ -111,16 +113,15 @@ export async function startServer(
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const { members, self } = resolveId(initial, config.name, config.initialClusterToken);
-  const clusterId = computeClusterId(members.map((m) => m.id));
+  const resolved = resolveId(initial, config.name, config.initialClusterToken);
+  let members = resolved.members;
+  let self = resolved.self;
+  let clusterId = computeClusterId(members.map((m) => m.id));
   const dataDir = path.resolve(config.dataDir);
   await ensureDataDir(dataDir);
   const paths = memberPaths(
     dataDir,
     config.walDir === '' ? undefined : path.resolve(config.walDir),
-  );
-  const metadata = Buffer.from(
-    JSON.stringify({ memberId: formatId(self.id), clusterId: formatId(clusterId) }),
   );
 
   await fs.mkdir(path.dirname(paths.backendDir), { recursive: true, mode: 0o700 });
@@ -152,6 +153,53 @@ export async function startServer(
   );
   requireTlsFor(config.listenClientUrls, clientTls, 'client');
   requireTlsFor(config.listenPeerUrls, peerTls, 'peer');
+
+  if (await WalMemberStorage.exists(paths.walDir)) {
+    // A restart: the member and cluster IDs are the ones recorded at creation
+    // (a member added at run time has an ID the flags cannot reproduce).
+    const stored = JSON.parse(
+      Buffer.from(await WalMemberStorage.readMetadata(paths.walDir)).toString('utf8'),
+    ) as {
+      memberId: string;
+      clusterId: string;
+    };
+    self = { ...self, id: BigInt(`0x${stored.memberId}`) };
+    clusterId = BigInt(`0x${stored.clusterId}`);
+  } else if (config.initialClusterState === 'existing') {
+    // Joining a running cluster: learn its membership from the other members
+    // and find this member among them by its advertised peer URLs.
+    const own = new Set(config.initialAdvertisePeerUrls.map(normalizeUrl));
+    const others = [...initial.entries()]
+      .filter(([n]) => n !== config.name)
+      .flatMap(([, urls]) => urls);
+    let info;
+    try {
+      info = await queryMembers(
+        others,
+        peerTls !== undefined ? { tls: clientOptions(peerTls) } : {},
+      );
+    } catch (err) {
+      throw new ConfigError(
+        `cannot fetch the cluster's membership from ${others.join(',')}: ${(err as Error).message}`,
+      );
+    }
+    const me = info.members.find((m) => m.peerURLs.some((u) => own.has(normalizeUrl(u))));
+    if (me === undefined) {
+      throw new ConfigError(
+        `member with peer URLs ${config.initialAdvertisePeerUrls.join(',')} is not in the cluster; add it first (etcdctl member add)`,
+      );
+    }
+    members = info.members.map((m) => ({
+      ...m,
+      peerURLs: [...m.peerURLs],
+      clientURLs: [...m.clientURLs],
+    }));
+    self = { ...me, name: config.name, peerURLs: [...me.peerURLs], clientURLs: [...me.clientURLs] };
+    clusterId = info.clusterId;
+  }
+  const metadata = Buffer.from(
+    JSON.stringify({ memberId: formatId(self.id), clusterId: formatId(clusterId) }),
+  );
   const failpoint = parseFailpoints(
     process.env.KV_FAILPOINTS,
     Number(process.env.KV_FAILPOINT_SEED ?? 1),

@@ -24,7 +24,10 @@ describe('npm etcd3 client against our cluster', () => {
     await client.put('etcd3/a').value('1');
     await client.put('etcd3/b').value('2');
     expect(await client.get('etcd3/a').string()).toBe('1');
-    expect(await client.getAll().prefix('etcd3/').strings()).toEqual({ 'etcd3/a': '1', 'etcd3/b': '2' });
+    expect(await client.getAll().prefix('etcd3/').strings()).toEqual({
+      'etcd3/a': '1',
+      'etcd3/b': '2',
+    });
     expect(await client.getAll().prefix('etcd3/').count()).toBe(2);
     await client.delete().key('etcd3/a');
     expect(await client.get('etcd3/a').string()).toBeNull();
@@ -32,9 +35,15 @@ describe('npm etcd3 client against our cluster', () => {
 
   it('runs transactions with compares', async () => {
     await client.put('etcd3/cas').value('old');
-    const ok = await client.if('etcd3/cas', 'Value', '==', 'old').then(client.put('etcd3/cas').value('new')).commit();
+    const ok = await client
+      .if('etcd3/cas', 'Value', '==', 'old')
+      .then(client.put('etcd3/cas').value('new'))
+      .commit();
     expect(ok.succeeded).toBe(true);
-    const again = await client.if('etcd3/cas', 'Value', '==', 'old').then(client.put('etcd3/cas').value('x')).commit();
+    const again = await client
+      .if('etcd3/cas', 'Value', '==', 'old')
+      .then(client.put('etcd3/cas').value('x'))
+      .commit();
     expect(again.succeeded).toBe(false);
     expect(await client.get('etcd3/cas').string()).toBe('new');
   });

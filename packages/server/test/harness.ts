@@ -116,7 +116,7 @@ export class ProcessCluster {
 
   spawnMember(i: number): void {
     const m = this.members[i]!;
-    const flags = this.flagsFor(m);
+    const flags = [...this.flagsFor(m), ...(this.extraArgs.get(i) ?? [])];
     const [cmd, args] =
       this.options.kind === 'kv'
         ? ['node', ['--conditions=@kv/source', '--import', tsxLoader, cliSource, ...flags]]
@@ -134,6 +134,33 @@ export class ProcessCluster {
     proc.stdout?.on('data', collect);
     proc.stderr?.on('data', collect);
   }
+
+  /**
+   * Adds a process for a member that joins the running cluster (after
+   * `etcdctl member add`): --initial-cluster-state existing.
+   */
+  async addJoiningMember(name: string, peerPort: number, initialCluster: string): Promise<number> {
+    const clientPort = await freePort();
+    const m: ProcessMember = {
+      name,
+      clientPort,
+      peerPort,
+      dataDir: path.join(this.root, `${name}.etcd`),
+      proc: undefined,
+      log: [],
+      endpoint: `127.0.0.1:${clientPort}`,
+    };
+    this.members.push(m);
+    const i = this.members.length - 1;
+    this.extraArgs.set(i, [
+      '--initial-cluster-state=existing',
+      `--initial-cluster=${initialCluster}`,
+    ]);
+    this.spawnMember(i);
+    return i;
+  }
+
+  readonly extraArgs = new Map<number, string[]>();
 
   /** SIGKILL, as a crash. */
   kill(i: number): Promise<void> {

@@ -76,6 +76,7 @@ interface Hello {
   readonly from: string;
   readonly to: string;
   readonly kind: 'stream' | 'snapshot' | 'request';
+  readonly joining?: boolean;
 }
 
 const MIN_BACKOFF_MS = 50;
@@ -435,7 +436,7 @@ export class PeerTransport implements Transport {
           const p = frame.payload;
           const kindLength = p[0] ?? 0;
           const kind = Buffer.from(p.subarray(1, 1 + kindLength)).toString('latin1');
-          if (handler === undefined) {
+          if (handler === undefined || (hello.joining === true && kind !== 'members')) {
             socket.end(encodeFrame(FrameType.Reject, Buffer.from('requests not served')));
             continue;
           }
@@ -465,6 +466,10 @@ export class PeerTransport implements Transport {
     } catch {
       return refuse('malformed hello');
     }
+    // A member joining with --initial-cluster-state existing does not know the
+    // cluster yet: it may only ask for the membership (see queryMembers).
+    if (hello.clusterId === '0' && hello.kind === 'request')
+      return { ...hello, joining: true };
     if (hello.clusterId !== this.options.clusterId.toString(16)) {
       return refuse(
         `cluster ID mismatch: local ${this.options.clusterId.toString(16)}, remote ${hello.clusterId}`,
@@ -515,4 +520,87 @@ class SnapshotReceiver {
       this.#wake = undefined;
     }
   }
+}
+
+/** The membership a running cluster reports to a member about to join it. */
+export interface ClusterInfo {
+  readonly clusterId: bigint;
+  readonly members: readonly {
+    readonly id: bigint;
+    readonly name: string;
+    readonly peerURLs: readonly string[];
+    readonly clientURLs: readonly string[];
+    readonly isLearner: boolean;
+  }[];
+}
+
+/**
+ * Asks the members at `urls` for the cluster's membership (the first that
+ * answers wins), as a member started with --initial-cluster-state existing
+ * must before it can know its own ID.
+ */
+export async function queryMembers(
+  urls: readonly string[],
+  options: { readonly tls?: tls.ConnectionOptions; readonly timeoutMs?: number } = {},
+): Promise<ClusterInfo> {
+  let lastError: unknown = new Error('no peer URLs to ask');
+  for (const raw of urls) {
+    try {
+      const url = new URL(raw);
+      const port = Number(url.port || 2380);
+      const answer = await new Promise<Uint8Array>((resolve, reject) => {
+        const socket =
+          url.protocol === 'https:'
+            ? tls.connect({ ...(options.tls ?? {}), host: url.hostname, port })
+            : net.connect({ host: url.hostname, port });
+        const timer = setTimeout(() => {
+          socket.destroy();
+          reject(new Error(`${raw}: timed out`));
+        }, options.timeoutMs ?? 3000);
+        const done = (err: Error | undefined, v?: Uint8Array): void => {
+          clearTimeout(timer);
+          socket.destroy();
+          if (err !== undefined) reject(err);
+          else resolve(v ?? new Uint8Array(0));
+        };
+        socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
+          const hello: Hello = { clusterId: '0', from: '0', to: '0', kind: 'request' };
+          socket.write(encodeFrame(FrameType.Hello, Buffer.from(JSON.stringify(hello))));
+          socket.write(
+            encodeFrame(
+              FrameType.Request,
+              Buffer.concat([Buffer.from([7]), Buffer.from('members')]),
+            ),
+          );
+        });
+        const reader = new FrameReader();
+        socket.on('data', (d: Buffer) => {
+          for (const f of reader.push(d)) {
+            if (f.type === FrameType.Response) done(undefined, f.payload);
+            else if (f.type === FrameType.Reject)
+              done(new Error(Buffer.from(f.payload).toString('utf8')));
+          }
+        });
+        socket.on('error', (err: Error) => done(err));
+        socket.on('close', () => done(new Error(`${raw}: connection closed`)));
+      });
+      const j = JSON.parse(Buffer.from(answer).toString('utf8')) as {
+        clusterId: string;
+        members: {
+          id: string;
+          name: string;
+          peerURLs: string[];
+          clientURLs: string[];
+          isLearner: boolean;
+        }[];
+      };
+      return {
+        clusterId: BigInt(`0x${j.clusterId}`),
+        members: j.members.map((m) => ({ ...m, id: BigInt(`0x${m.id}`) })),
+      };
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
