@@ -19,9 +19,13 @@ import { toServiceError } from './interceptors';
 import {
   acquire,
   asServiceError,
+  authorizeKey,
+  authorizeQueue,
   callSignal,
+  etcdErrors,
   firstCreated,
   prefixEnd,
+  queueKey,
   queuePrefix,
   sessionLease,
   watchUntil,
@@ -224,38 +228,35 @@ function writeTo(call: ObserveCall, resp: v3electionpb.LeaderResponse): Promise<
   });
 }
 
-function unary<Req, Res>(fn: (r: Req) => Promise<Res>): (r: Req) => Promise<Res> {
-  return (r) =>
-    fn(r).catch((err: unknown) => {
-      throw asServiceError(err);
-    });
-}
-
 /** v3electionpb.Election over an EtcdServer. */
 export function electionService(server: EtcdServer, ic: Interceptors): ElectionServer {
   return {
     campaign: ic.unary(SERVICE, 'Campaign', 'forbidden', (r: v3electionpb.CampaignRequest, call) =>
-      campaign(server, r, callSignal(call)).catch((err: unknown) => {
-        throw asServiceError(err);
+      etcdErrors(async () => {
+        const signal = callSignal(call);
+        authorizeQueue(ic, call, r.name);
+        const lease = await sessionLease(server, r.lease);
+        authorizeQueue(ic, call, r.name, queueKey(r.name, lease));
+        return campaign(server, { ...r, lease }, signal);
       }),
     ),
-    proclaim: ic.unary(
-      SERVICE,
-      'Proclaim',
-      'forbidden',
-      unary((r: v3electionpb.ProclaimRequest) => proclaim(server, r)),
+    proclaim: ic.unary(SERVICE, 'Proclaim', 'forbidden', (r: v3electionpb.ProclaimRequest, call) =>
+      etcdErrors(async () => {
+        if (r.leader !== undefined) authorizeKey(ic, call, r.leader.key);
+        return proclaim(server, r);
+      }),
     ),
-    leader: ic.unary(
-      SERVICE,
-      'Leader',
-      'forbidden',
-      unary((r: v3electionpb.LeaderRequest) => leader(server, r)),
+    leader: ic.unary(SERVICE, 'Leader', 'forbidden', (r: v3electionpb.LeaderRequest, call) =>
+      etcdErrors(async () => {
+        authorizeQueue(ic, call, r.name);
+        return leader(server, r);
+      }),
     ),
-    resign: ic.unary(
-      SERVICE,
-      'Resign',
-      'forbidden',
-      unary((r: v3electionpb.ResignRequest) => resign(server, r)),
+    resign: ic.unary(SERVICE, 'Resign', 'forbidden', (r: v3electionpb.ResignRequest, call) =>
+      etcdErrors(async () => {
+        if (r.leader !== undefined) authorizeKey(ic, call, r.leader.key);
+        return resign(server, r);
+      }),
     ),
     observe(call: ObserveCall): void {
       const done = ic.streamStarted(SERVICE, 'Observe');
@@ -263,6 +264,14 @@ export function electionService(server: EtcdServer, ic: Interceptors): ElectionS
         ic.check(call.metadata, 'forbidden', call.request);
       } catch (err) {
         const se = toServiceError(err);
+        call.emit('error', se);
+        done(se.code);
+        return;
+      }
+      try {
+        authorizeQueue(ic, call, call.request.name);
+      } catch (err) {
+        const se = toServiceError(asServiceError(err));
         call.emit('error', se);
         done(se.code);
         return;

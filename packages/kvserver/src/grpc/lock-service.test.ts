@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Server, ServerCredentials, credentials, status } from '@grpc/grpc-js';
+import { Metadata, Server, ServerCredentials, credentials, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
-import { LockClient, LockService, etcdserverpb, v3lockpb } from '@kv/api';
+import { LockClient, LockService, authpb, etcdserverpb, v3lockpb } from '@kv/api';
 import { EventType } from '@kv/mvcc';
 import type { EtcdServer } from '../etcd-server';
 import { silentLogger } from '../logger';
@@ -66,10 +66,13 @@ type Callback<T> = (err: ServiceError | null, res: T) => void;
 function callLock(
   client: LockClient,
   req: Partial<v3lockpb.LockRequest>,
+  metadata = new Metadata(),
+  deadline = Infinity,
 ): { result: Promise<v3lockpb.LockResponse>; cancel(): void } {
   let cancel = (): void => undefined;
   const result = new Promise<v3lockpb.LockResponse>((resolve, reject) => {
-    const call = client.lock(v3lockpb.LockRequest.fromPartial(req), ((err, res) =>
+    const req2 = v3lockpb.LockRequest.fromPartial(req);
+    const call = client.lock(req2, metadata, { deadline }, ((err, res) =>
       err ? reject(err) : resolve(res)) as Callback<v3lockpb.LockResponse>);
     cancel = () => call.cancel();
   });
@@ -265,6 +268,62 @@ describe('v3lockpb.Lock', () => {
     expect(c.key.toString()).toBe(`c/${lc.toString(16)}`);
     const left = await keysUnder(s, 'c/');
     expect(left.kvs.map((k) => k.key.toString())).toEqual([c.key.toString()]);
+  });
+
+  it('removes the key of a waiter whose deadline passes', async () => {
+    const f = await start(1);
+    const s = f.servers[0]!;
+    const [la, lb] = await Promise.all([grant(s), grant(s)]);
+    await callLock(f.clients[0]!, { name: b('d'), lease: la }).result;
+    const from = s.mvcc.currentRevision();
+    const bKey = queueKey(b('d'), lb);
+    const deleted = nextEvent(s, bKey, EventType.Delete, from);
+    const waiter = callLock(
+      f.clients[0]!,
+      { name: b('d'), lease: lb },
+      new Metadata(),
+      Date.now() + 300,
+    );
+    const err = await waiter.result.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as ServiceError).code).toBe(status.DEADLINE_EXCEEDED);
+    await deleted;
+    expect((await keysUnder(s, 'd/')).count).toBe(1n);
+  });
+
+  it('with auth on, needs read on the queue prefix and write on the own key', async () => {
+    const f = await start(1);
+    const s = f.servers[0]!;
+    const add = (name: string, role: string) =>
+      s
+        .userAdd(etcdserverpb.AuthUserAddRequest.fromPartial({ name, password: 'pw' }))
+        .then(() => s.userGrantRole({ user: name, role }));
+    await s.roleAdd({ name: 'root' });
+    await add('root', 'root');
+    await s.roleAdd({ name: 'locker' });
+    await s.roleGrantPermission({
+      name: 'locker',
+      perm: authpb.Permission.fromPartial({
+        permType: authpb.Permission_Type.READWRITE,
+        key: b('ok/'),
+        rangeEnd: prefixEnd(b('ok/')),
+      }),
+    });
+    await add('alice', 'locker');
+    await s.authEnable();
+    const md = new Metadata();
+    md.set('token', (await s.authenticate('alice', 'pw')).token);
+    const lease = await grant(s);
+    const ok = await callLock(f.clients[0]!, { name: b('ok'), lease }, md).result;
+    expect(ok.key.toString()).toBe(`ok/${lease.toString(16)}`);
+    const denied = await callLock(f.clients[0]!, { name: b('no'), lease }, md).result.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expectServiceError(denied, status.UNKNOWN, 'etcdserver: permission denied');
+    expect((await keysUnder(s, 'no/')).count).toBe(0n);
   });
 
   it('answers with etcd 3.4 errors: code Unknown and etcd text', async () => {

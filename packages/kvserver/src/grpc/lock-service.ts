@@ -21,7 +21,7 @@ import { EventType, MvccError } from '@kv/mvcc';
 import type { MvccEvent, WatchRequest } from '@kv/mvcc';
 import type { EtcdServer } from '../etcd-server';
 import { EtcdError } from '../errors';
-import type { Interceptors } from './interceptors';
+import type { CallerContext, Interceptors } from './interceptors';
 
 const SERVICE = 'v3lockpb.Lock';
 
@@ -117,6 +117,41 @@ export function asServiceError(err: unknown): unknown {
     return new EtcdError(status.UNKNOWN, err.message);
   }
   return err;
+}
+
+/** Runs a handler body with its errors mapped as etcd's services report them. */
+export async function etcdErrors<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    throw asServiceError(err);
+  }
+}
+
+/**
+ * With auth on, the caller needs what the underlying KV calls need (etcd's
+ * services run them with the caller's token): read on the whole queue
+ * prefix, and write on `writeKey` when given.
+ */
+export function authorizeQueue(
+  ic: Interceptors,
+  call: CallerContext,
+  name: Uint8Array,
+  writeKey?: Buffer,
+): void {
+  ic.authorize(call, (user, auth) => {
+    const prefix = queuePrefix(name);
+    auth.checkRange(user, 'read', prefix, prefixEnd(prefix));
+    if (writeKey !== undefined) auth.checkRange(user, 'write', writeKey, EMPTY);
+  });
+}
+
+/** With auth on: read and write on one key (a compare-and-put or compare-and-delete). */
+export function authorizeKey(ic: Interceptors, call: CallerContext, key: Buffer): void {
+  ic.authorize(call, (user, auth) => {
+    auth.checkRange(user, 'read', key, EMPTY);
+    auth.checkRange(user, 'write', key, EMPTY);
+  });
 }
 
 /** The lease a queue key is attached to; lease 0 gets a fresh one, as an etcd session would. */
@@ -333,13 +368,18 @@ export async function unlock(
 export function lockService(server: EtcdServer, ic: Interceptors): LockServer {
   return {
     lock: ic.unary(SERVICE, 'Lock', 'forbidden', (r: v3lockpb.LockRequest, call) =>
-      lock(server, r, callSignal(call)).catch((err: unknown) => {
-        throw asServiceError(err);
+      etcdErrors(async () => {
+        const signal = callSignal(call);
+        authorizeQueue(ic, call, r.name);
+        const lease = await sessionLease(server, r.lease);
+        authorizeQueue(ic, call, r.name, queueKey(r.name, lease));
+        return lock(server, { ...r, lease }, signal);
       }),
     ),
-    unlock: ic.unary(SERVICE, 'Unlock', 'forbidden', (r: v3lockpb.UnlockRequest) =>
-      unlock(server, r).catch((err: unknown) => {
-        throw asServiceError(err);
+    unlock: ic.unary(SERVICE, 'Unlock', 'forbidden', (r: v3lockpb.UnlockRequest, call) =>
+      etcdErrors(async () => {
+        ic.authorize(call, (user, auth) => auth.checkRange(user, 'write', r.key, EMPTY));
+        return unlock(server, r);
       }),
     ),
   };
