@@ -9,7 +9,8 @@ import type { SerializableRead } from './workload';
 
 /** One failed check, with a short excerpt for the report. */
 export interface Finding {
-  readonly check: 'linearizability' | 'crash-safety' | 'watch' | 'serializable' | 'crash';
+  readonly check:
+    'linearizability' | 'crash-safety' | 'watch' | 'serializable' | 'crash' | 'availability';
   readonly message: string;
 }
 
@@ -138,7 +139,7 @@ export function checkSerializable(reads: readonly SerializableRead[]): Finding[]
       if (max !== undefined && r.revision < max.revision) {
         out.push({
           check: 'serializable',
-          message: `member m${m}: read at revision ${r.revision} after one at ${max.revision} had returned`,
+          message: `member ${m}: read at revision ${r.revision} after one at ${max.revision} had returned`,
         });
         break;
       }

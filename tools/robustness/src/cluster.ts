@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { etcdserverpb } from '@kv/api';
+import { credentials } from '@grpc/grpc-js';
+import { ClusterClient, etcdserverpb } from '@kv/api';
 import { PeerProxy } from './proxy';
 import { call, connect } from './rpc';
 import type { Conn } from './rpc';
@@ -113,7 +114,7 @@ export class Cluster {
     return this.members.map((m) => `${m.name}=http://127.0.0.1:${m.proxy.listenPort}`).join(',');
   }
 
-  spawn(i: number): void {
+  spawn(i: number, joinExisting = false): void {
     const m = this.members[i]!;
     const flags = [
       `--name=${m.name}`,
@@ -128,6 +129,7 @@ export class Cluster {
       '--election-timeout=500',
       `--snapshot-count=${this.options.snapshotCount}`,
       `--experimental-snapshot-catchup-entries=${Math.max(10, this.options.snapshotCount >> 1)}`,
+      ...(joinExisting ? ['--initial-cluster-state=existing'] : []),
     ];
     const proc = spawn(
       'node',
@@ -173,6 +175,41 @@ export class Cluster {
   /** Restarts a member that is down (after a kill, or a failpoint crash). */
   async restart(i: number): Promise<void> {
     if (!this.isRunning(i)) this.spawn(i);
+    await this.waitHealthy([i]);
+  }
+
+  /**
+   * Removes member i from the cluster, kills it, wipes its data and adds it
+   * back as a new member that joins with --initial-cluster-state=existing.
+   */
+  async replace(i: number): Promise<void> {
+    const m = this.members[i]!;
+    // Membership changes go through the leader (or any other live member).
+    const leader = await this.leader();
+    const other =
+      leader !== undefined && leader !== i
+        ? this.members[leader]!
+        : this.members.find((o) => o !== m && this.isRunning(o.index) && !o.stopped)!;
+    const cl = new ClusterClient(other.endpoint, credentials.createInsecure(), {
+      channelOverride: other.admin.kv.getChannel(),
+    });
+    await call(
+      cl.memberRemove.bind(cl),
+      etcdserverpb.MemberRemoveRequest.fromPartial({ ID: BigInt(`0x${m.id}`) }),
+      10_000,
+    );
+    await this.kill(i);
+    fs.rmSync(m.dataDir, { recursive: true, force: true });
+    const added = await call(
+      cl.memberAdd.bind(cl),
+      etcdserverpb.MemberAddRequest.fromPartial({
+        peerURLs: [`http://127.0.0.1:${m.proxy.listenPort}`],
+      }),
+      10_000,
+    );
+    m.id = added.member!.ID.toString(16);
+    m.log = [];
+    this.spawn(i, true);
     await this.waitHealthy([i]);
   }
 

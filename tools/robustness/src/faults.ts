@@ -16,6 +16,8 @@ export interface FaultLogEntry {
 
 export class FaultScheduler {
   readonly log: FaultLogEntry[] = [];
+  /** Faults the cluster did not recover from (the run stops injecting). */
+  readonly failures: string[] = [];
   #running = false;
   #loop: Promise<void> | undefined;
   readonly #t0 = Date.now();
@@ -60,7 +62,14 @@ export class FaultScheduler {
         }
       }
       if (!this.#running || this.faults.length === 0) continue;
-      await this.inject(this.random.pick(this.faults));
+      const kind = this.random.pick(this.faults);
+      try {
+        await this.inject(kind);
+      } catch (err) {
+        this.failures.push(`${kind}: ${(err as Error).message.slice(0, 2000)}`);
+        this.#note(`${kind} failed; no more faults`);
+        return;
+      }
     }
   }
 
@@ -107,6 +116,13 @@ export class FaultScheduler {
         await sleep(this.random.int(1000, 3000));
         c.isolate(i, false);
         this.#note(`heal m${i}`);
+        return;
+      }
+      case 'replace': {
+        const i = this.random.int(0, n - 1);
+        this.#note(`remove, wipe and re-add m${i}`);
+        await c.replace(i);
+        this.#note(`m${i} rejoined as ${c.members[i]!.id}`);
         return;
       }
       case 'delay': {

@@ -74,6 +74,8 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
     keys: profile.keys,
     timeoutMs: 1500,
     random: random.fork(1),
+    // A replaced member is a new member: its reads start a fresh sequence.
+    tag: (i) => `m${i}/${cluster.members[i]!.id}`,
   });
   const watchers = endpoints.map((_, i) => new Watcher(endpoints, i));
   const scheduler = new FaultScheduler(cluster, profile.faults, random.fork(2));
@@ -81,6 +83,7 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
   let finalRevision = 0;
   let history: Operation[] = [];
   const logs: SeenEvent[][] = [];
+  let ref: SeenEvent[] = [];
   try {
     workload.start();
     scheduler.start();
@@ -94,7 +97,8 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
     cluster.healNetwork();
     for (const m of cluster.members) cluster.resume(m.index);
     await cluster.waitHealthy(undefined, 60_000);
-    finalRevision = await highestRevision(cluster);
+    for (const f of scheduler.failures) findings.push({ check: 'availability', message: f });
+    finalRevision = await highestRevision(cluster, findings);
     // Every member's full log, each read from that member alone; all
     // watchers catch up in parallel (a broken server may never get there).
     const readers = cluster.members.map((m) => new Watcher(endpoints, m.index, true));
@@ -111,10 +115,13 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
         });
       logs.push(w.events.filter((e) => e.revision <= finalRevision));
     });
+    // The reference log is the longest one: a member that never caught up
+    // (reported above) must not make every acknowledged write look lost.
+    ref = logs.reduce((a, b) => (b.length > a.length ? b : a), [] as SeenEvent[]);
     for (const [i, w] of watchers.entries()) {
       w.close();
       for (const p of w.problems) findings.push({ check: 'watch', message: `watcher ${i}: ${p}` });
-      findings.push(...checkWatch(`watcher ${i}`, w.events, logs[0] ?? []));
+      findings.push(...checkWatch(`watcher ${i}`, w.events, ref));
       if (w.lastRevision < finalRevision)
         findings.push({
           check: 'watch',
@@ -122,7 +129,7 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
         });
     }
     findings.push(...compareLogs(logs));
-    findings.push(...checkLog(logs[0] ?? [], history));
+    findings.push(...checkLog(ref, history));
     findings.push(...checkSerializable(workload.serializableReads));
     const kills = profile.env.KV_FAILPOINTS?.includes('kill') ?? false;
     for (const m of cluster.members)
@@ -163,7 +170,7 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
             replay,
             findings,
             history,
-            logs[0] ?? [],
+            ref,
             scheduler.log,
             cluster.root,
           )
@@ -173,15 +180,22 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
   return result;
 }
 
-async function highestRevision(cluster: Cluster): Promise<number> {
+async function highestRevision(cluster: Cluster, findings: Finding[]): Promise<number> {
   let best = 0;
   for (const m of cluster.members) {
-    const r = await call(
-      m.admin.kv.range.bind(m.admin.kv),
-      etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('health') }),
-      10_000,
-    );
-    best = Math.max(best, Number(r.header?.revision ?? 0n));
+    try {
+      const r = await call(
+        m.admin.kv.range.bind(m.admin.kv),
+        etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('health') }),
+        10_000,
+      );
+      best = Math.max(best, Number(r.header?.revision ?? 0n));
+    } catch (err) {
+      findings.push({
+        check: 'availability',
+        message: `member m${m.index} cannot serve a linearizable read after healing: ${(err as Error).message}`,
+      });
+    }
   }
   return best;
 }

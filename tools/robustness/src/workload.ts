@@ -14,7 +14,8 @@ export const KEY_PREFIX = 'rb/';
 
 /** A serializable read, for the never-back-in-time check. */
 export interface SerializableRead {
-  readonly member: number;
+  /** Member and incarnation (its id) that answered. */
+  readonly member: string;
   readonly call: number;
   readonly ret: number;
   readonly revision: number;
@@ -26,6 +27,8 @@ export interface WorkloadOptions {
   readonly keys: number;
   readonly timeoutMs: number;
   readonly random: Random;
+  /** Names a member's current incarnation. */
+  readonly tag: (member: number) => string;
 }
 
 export class Workload {
@@ -127,7 +130,7 @@ export class Workload {
         this.options.timeoutMs,
       );
       this.serializableReads.push({
-        member,
+        member: this.options.tag(member),
         call: t0,
         ret: performance.now(),
         revision: Number(r.header?.revision ?? 0n),
