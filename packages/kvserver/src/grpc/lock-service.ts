@@ -18,7 +18,7 @@ import { status } from '@grpc/grpc-js';
 import { etcdserverpb, v3lockpb } from '@kv/api';
 import type { LockServer, mvccpb } from '@kv/api';
 import { EventType, MvccError } from '@kv/mvcc';
-import type { MvccEvent, WatchRequest } from '@kv/mvcc';
+import type { MvccEvent, WatchRequest, WatchStream } from '@kv/mvcc';
 import type { EtcdServer } from '../etcd-server';
 import { EtcdError } from '../errors';
 import type { CallerContext, Interceptors } from './interceptors';
@@ -249,7 +249,14 @@ export async function watchUntil(
   onEvents: (events: readonly MvccEvent[], revision: number) => boolean | Promise<boolean>,
 ): Promise<boolean> {
   if (signal.aborted) return false;
-  const stream = server.mvcc.watchStream();
+  let stream: WatchStream;
+  try {
+    stream = server.mvcc.watchStream();
+  } catch (err) {
+    // A store closed for a snapshot restore: the caller's next read decides.
+    if (err instanceof MvccError) return false;
+    throw err;
+  }
   const stop = (): void => stream.close();
   signal.addEventListener('abort', stop, { once: true });
   try {
