@@ -101,9 +101,25 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
             await snap.close();
           }
           const header = server.header();
+          // Resolves on drain or on cancellation, so a client that goes away
+          // does not leave the file held by a handler waiting forever.
+          const writable = (): Promise<void> =>
+            new Promise((resolve) => {
+              const wake = (): void => {
+                call.off('drain', wake);
+                call.off('cancelled', wake);
+                resolve();
+              };
+              call.on('drain', wake);
+              call.on('cancelled', wake);
+            });
           for (const piece of snapshotPieces(file)) {
-            const ok = call.write({ header, ...piece, version: SERVER_VERSION });
-            if (!ok) await new Promise((resolve) => call.once('drain', resolve));
+            if (call.cancelled) break;
+            if (!call.write({ header, ...piece, version: SERVER_VERSION })) await writable();
+          }
+          if (call.cancelled) {
+            done(grpcStatus.CANCELLED);
+            return;
           }
           call.end();
           done(grpcStatus.OK);
