@@ -31,6 +31,10 @@ export interface LeaseAttachments {
   exists(lease: bigint): boolean;
   attach(lease: bigint, key: Uint8Array): void;
   detach(lease: bigint, key: Uint8Array): void;
+  /** The lease a key is attached to now, or 0n (answered from memory). */
+  leaseOf(key: Uint8Array): bigint;
+  /** False when no key has a lease, so deletes need not look for any. */
+  readonly hasAttachedKeys: boolean;
 }
 
 /** Anything that can answer an MVCC range: the store itself or an open write txn. */
@@ -183,7 +187,9 @@ export async function applyPut(ctx: ApplyContext, p: PutRequest): Promise<PutRes
   let value: Uint8Array = p.value;
   let lease = p.lease;
   let prev: KeyValue | undefined;
-  if (p.prevKv || p.ignoreValue || p.ignoreLease || ctx.leases !== undefined) {
+  // Reading the previous version costs a backend read, so only when asked:
+  // the lease it had is known from memory.
+  if (p.prevKv || p.ignoreValue || p.ignoreLease) {
     const r = await ctx.txn.range(p.key, undefined, {});
     prev = r.kvs[0];
   }
@@ -198,9 +204,8 @@ export async function applyPut(ctx: ApplyContext, p: PutRequest): Promise<PutRes
   if (p.prevKv && prev !== undefined) resp.prevKv = toPbKeyValue(prev);
   ctx.txn.put(p.key, value, lease);
   if (ctx.leases !== undefined) {
-    if (prev !== undefined && prev.lease !== 0n && prev.lease !== lease) {
-      ctx.leases.detach(prev.lease, p.key);
-    }
+    const oldLease = ctx.leases.leaseOf(p.key);
+    if (oldLease !== 0n && oldLease !== lease) ctx.leases.detach(oldLease, p.key);
     if (lease !== 0n) ctx.leases.attach(lease, p.key);
   }
   return resp;
@@ -213,7 +218,7 @@ export async function applyDeleteRange(
   const end = rangeEndOf(d.rangeEnd);
   const resp: DeleteRangeResponse = { header: emptyHeader(), deleted: 0n, prevKvs: [] };
   let prevs: KeyValue[] | undefined;
-  if (d.prevKv || ctx.leases !== undefined) {
+  if (d.prevKv || ctx.leases?.hasAttachedKeys === true) {
     prevs = (await ctx.txn.range(d.key, end, {})).kvs;
     if (d.prevKv) resp.prevKvs = prevs.map(toPbKeyValue);
   }

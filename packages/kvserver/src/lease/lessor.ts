@@ -34,6 +34,8 @@ function idKey(id: bigint): Uint8Array {
 
 export class Lessor {
   readonly #leases = new Map<bigint, Lease>();
+  /** The lease of each attached key (latin1 image of the key → lease ID), so puts need no read. */
+  readonly #keyLease = new Map<string, bigint>();
   #primary = false;
 
   constructor(
@@ -45,12 +47,17 @@ export class Lessor {
   /** Rebuilds the in-memory table from the backend and MVCC's key attachments. */
   async restore(backend: Backend, keysOf: (id: bigint) => Uint8Array[]): Promise<void> {
     this.#leases.clear();
+    this.#keyLease.clear();
     const all = await backend.range('lease', new Uint8Array(0), undefined);
     for (const { key, value } of all) {
       const id = Buffer.from(key).readBigInt64BE(0);
       const ttl = Number(Buffer.from(value).readBigInt64BE(0));
       const lease: Lease = { id, ttl, keys: new Map(), expiry: Infinity };
-      for (const k of keysOf(id)) lease.keys.set(Buffer.from(k).toString('latin1'), k);
+      for (const k of keysOf(id)) {
+        const name = Buffer.from(k).toString('latin1');
+        lease.keys.set(name, k);
+        this.#keyLease.set(name, id);
+      }
       this.#leases.set(id, lease);
     }
     if (this.#primary) this.promote(0);
@@ -96,16 +103,34 @@ export class Lessor {
     const lease = this.#leases.get(id);
     if (lease === undefined) throw Errors.leaseNotFound();
     this.#leases.delete(id);
+    for (const name of lease.keys.keys()) this.#keyLease.delete(name);
     backend.delete('lease', idKey(id));
     return lease;
   }
 
   attach(id: bigint, key: Uint8Array): void {
-    this.#leases.get(id)?.keys.set(Buffer.from(key).toString('latin1'), key);
+    const name = Buffer.from(key).toString('latin1');
+    const lease = this.#leases.get(id);
+    if (lease === undefined) return;
+    lease.keys.set(name, key);
+    this.#keyLease.set(name, id);
   }
 
   detach(id: bigint, key: Uint8Array): void {
-    this.#leases.get(id)?.keys.delete(Buffer.from(key).toString('latin1'));
+    const name = Buffer.from(key).toString('latin1');
+    this.#leases.get(id)?.keys.delete(name);
+    if (this.#keyLease.get(name) === id) this.#keyLease.delete(name);
+  }
+
+  /** The lease a key is attached to, or 0n. */
+  leaseOf(key: Uint8Array): bigint {
+    if (this.#keyLease.size === 0) return 0n;
+    return this.#keyLease.get(Buffer.from(key).toString('latin1')) ?? 0n;
+  }
+
+  /** True if any key is attached to any lease. */
+  get hasAttachedKeys(): boolean {
+    return this.#keyLease.size > 0;
   }
 
   /** Renews a lease on the leader; returns its TTL. */
