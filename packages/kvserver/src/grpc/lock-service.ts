@@ -281,6 +281,12 @@ export async function watchUntil(
  * Waits until no key under `prefix` has a create revision ≤ `maxCreateRev`:
  * reads the youngest such key, watches it until it is deleted, and repeats.
  * Returns the header of the final read, which saw none.
+ *
+ * The reads are local (serializable): "no older key" never becomes false
+ * again once true — new keys get newer create revisions — so this member's
+ * applied state is enough to decide it, and a lagging member only waits
+ * longer. That saves a ReadIndex round per hand-off; the caller's final
+ * check of its own key stays linearizable.
  */
 export async function waitDeletes(
   server: EtcdServer,
@@ -295,6 +301,7 @@ export async function waitDeletes(
     sortTarget: etcdserverpb.RangeRequest_SortTarget.CREATE,
     sortOrder: etcdserverpb.RangeRequest_SortOrder.DESCEND,
     maxCreateRevision: maxCreateRev,
+    serializable: true,
   });
   for (;;) {
     throwIfAborted(signal);
