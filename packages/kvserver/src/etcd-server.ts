@@ -242,7 +242,9 @@ export class EtcdServer {
       clock: o.clock,
       requestReadIndex: (ctx) => this.#raft.withRawNode((n) => n.readIndex(ctx)),
       appliedIndex: () => this.#appliedIndex,
-      retryMs: Math.max(100, 2 * this.electionMs),
+      // A round whose answer went missing (a dropped heartbeat, a leader change)
+      // is asked again soon; an answer to the earlier ask still counts.
+      retryMs: Math.max(50, 3 * this.heartbeatMs),
       timeoutMs: this.requestTimeoutMs,
     });
 
