@@ -106,7 +106,12 @@ export class Interceptors {
         (err: unknown) => {
           const se = toServiceError(err);
           finish(se.code, err);
-          if (se.code === status.UNKNOWN || se.code === status.INTERNAL) {
+          // etcd's own errors are answers, not failures (some, such as the
+          // election service's, carry code Unknown as etcd sends them).
+          if (
+            (se.code === status.UNKNOWN || se.code === status.INTERNAL) &&
+            !(err instanceof EtcdError)
+          ) {
             this.#o.logger.error({ method: `/${service}/${method}`, err }, 'request failed');
           }
           callback(se);
