@@ -468,8 +468,7 @@ export class PeerTransport implements Transport {
     }
     // A member joining with --initial-cluster-state existing does not know the
     // cluster yet: it may only ask for the membership (see queryMembers).
-    if (hello.clusterId === '0' && hello.kind === 'request')
-      return { ...hello, joining: true };
+    if (hello.clusterId === '0' && hello.kind === 'request') return { ...hello, joining: true };
     if (hello.clusterId !== this.options.clusterId.toString(16)) {
       return refuse(
         `cluster ID mismatch: local ${this.options.clusterId.toString(16)}, remote ${hello.clusterId}`,
