@@ -87,8 +87,9 @@ export class FaultScheduler {
         this.#note(`restarted m${i}`);
         return;
       }
-      case 'kill-majority': {
-        const all = this.random.next() < 0.5;
+      case 'kill-majority':
+      case 'kill-all': {
+        const all = this.random.next() < 0.5 || kind === 'kill-all';
         const spared = this.random.int(0, n - 1);
         const victims = c.members.map((m) => m.index).filter((i) => all || i !== spared);
         // Let writes flow for a moment so some are in flight when the blow lands.

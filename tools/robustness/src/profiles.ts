@@ -1,7 +1,15 @@
 /** Named run profiles: which faults, how long, and which server switches. */
 
 /** Every fault the scheduler can inject. */
-export const FAULTS = ['kill', 'kill-majority', 'pause', 'partition', 'delay', 'replace'] as const;
+export const FAULTS = [
+  'kill',
+  'kill-majority',
+  'kill-all',
+  'pause',
+  'partition',
+  'delay',
+  'replace',
+] as const;
 /** One fault kind. */
 export type FaultKind = (typeof FAULTS)[number];
 
@@ -58,9 +66,9 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
   'ci-ack-before-sync': {
     ...base,
     name: 'ci-ack-before-sync',
-    description: 'KV_UNSAFE_TEST_MODES=ack-before-sync with majority kills: must be caught.',
+    description: 'KV_UNSAFE_TEST_MODES=ack-before-sync with whole-cluster kills: must be caught.',
     durationMs: 10_000,
-    faults: ['kill-majority'],
+    faults: ['kill-all'],
     env: { KV_UNSAFE_TEST_MODES: 'ack-before-sync' },
     expectFailure: true,
     ci: true,

@@ -50,6 +50,8 @@ export interface RunOptions {
   /** Overrides the profile's duration. */
   readonly durationMs?: number;
   readonly log?: (line: string) => void;
+  /** Keep the members' data directories of a failing run (default true). */
+  readonly keepFailedData?: boolean;
 }
 
 const defaultResults = path.resolve(import.meta.dirname, '../results');
@@ -140,7 +142,7 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
         });
   } finally {
     for (const w of watchers) w.close();
-    await cluster.close(findings.length > 0);
+    await cluster.close(findings.length > 0 && o.keepFailedData !== false);
   }
   log(`checking linearizability of ${history.length} operations`);
   const lin = checkHistory(history);
@@ -238,7 +240,7 @@ function save(
     `# Robustness failure: profile ${profile.name}, seed ${seed}`,
     '',
     `Replay: \`${replay}\``,
-    `Member data directories (kept): ${dataDir}`,
+    `Member data directories: ${dataDir}`,
     '',
     '## Findings',
     ...findings.map((f) => `- [${f.check}] ${f.message}`),
