@@ -11,9 +11,18 @@ import { Client } from '../src/index';
 /** Which server the suite runs against. */
 export const target: 'etcd' | 'kv' = process.env['KV_TEST_TARGET'] === 'kv' ? 'kv' : 'etcd';
 
+const repoRoot = join(import.meta.dirname, '../../..');
+
+// Our server runs from its TypeScript sources, so no build is needed first.
 const serverCommand: readonly string[] =
   target === 'kv'
-    ? ['node', '/work/main/packages/server/dist/cli.js']
+    ? [
+        process.execPath,
+        '--conditions=@kv/source',
+        '--import',
+        join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs'),
+        join(repoRoot, 'packages/server/src/cli.ts'),
+      ]
     : [process.env['ETCD_BIN'] ?? '/usr/bin/etcd'];
 
 /** A port nobody listens on right now. */
