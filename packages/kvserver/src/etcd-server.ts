@@ -17,6 +17,7 @@ import {
   RawNode,
   RaftError,
   EntryType,
+  MessageType,
   ConfChangeType,
   StateRole,
   decodeConfChange,
@@ -96,6 +97,8 @@ export interface EtcdServerOptions {
   readonly preVote?: boolean;
   readonly failpoint?: (name: string) => Promise<void> | void;
   readonly logger?: Logger;
+  /** Called with the heartbeat round trip to a peer, in seconds (leader only). */
+  readonly onPeerRoundTrip?: (peer: bigint, seconds: number) => void;
   /**
    * TEST ONLY — deliberately broken modes that the robustness harness must
    * detect: `staleReads` serves linearizable reads from local state without
@@ -159,6 +162,8 @@ export class EtcdServer {
   #published = false;
   #publishedWaiters: (() => void)[] = [];
   #lastLeader = 0n;
+  /** When the oldest unanswered heartbeat to each peer was sent (for the RTT metric). */
+  readonly #heartbeatSent = new Map<bigint, number>();
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly maxRequestBytes: number;
@@ -257,7 +262,17 @@ export class EtcdServer {
       ...(o.failpoint !== undefined ? { failpoint: o.failpoint } : {}),
       ...(o.unsafeTestModes?.ackBeforeSync === true ? { unsafeAckBeforeSync: true } : {}),
       hooks: {
-        send: (messages) => this.#transport.send(messages),
+        send: (messages) => {
+          if (o.onPeerRoundTrip !== undefined) {
+            const now = o.clock.now();
+            for (const m of messages) {
+              if (m.type === MessageType.MsgHeartbeat && !this.#heartbeatSent.has(m.to)) {
+                this.#heartbeatSent.set(m.to, now);
+              }
+            }
+          }
+          this.#transport.send(messages);
+        },
         applySnapshot: (snap) => this.#applySnapshot(snap),
         applyEntries: (entries) => this.#applyEntries(entries),
         onSoftState: (st) => this.#onSoftState(st),
@@ -1196,7 +1211,16 @@ export class EtcdServer {
 
   #transportHandler(): TransportHandler {
     return {
-      onMessage: (m) => this.#raft.step(m),
+      onMessage: (m) => {
+        if (m.type === MessageType.MsgHeartbeatResp) {
+          const sent = this.#heartbeatSent.get(m.from);
+          if (sent !== undefined) {
+            this.#heartbeatSent.delete(m.from);
+            this.#o.onPeerRoundTrip?.(m.from, (this.#o.clock.now() - sent) / 1000);
+          }
+        }
+        this.#raft.step(m);
+      },
       onSnapshot: async (m, chunks) => {
         const collected: Uint8Array[] = [];
         for await (const c of chunks) collected.push(c);

@@ -245,6 +245,11 @@ export async function startServer(
     close: () => memberStorage.close(),
   };
 
+  const peerRtt = metrics.histogram(
+    'etcd_network_peer_round_trip_time_seconds',
+    'Round-Trip-Time histogram between peers',
+    exponentialBuckets(0.0001, 2, 16),
+  );
   const transports: PeerTransport[] = [];
   const etcd = await EtcdServer.start({
     name: config.name,
@@ -275,6 +280,7 @@ export async function startServer(
     snapshotCount: config.snapshotCount,
     snapshotCatchUpEntries: config.experimentalSnapshotCatchupEntries,
     logger,
+    onPeerRoundTrip: (peer, seconds) => peerRtt.observe(seconds, { To: formatId(peer) }),
     ...(failpoint !== undefined ? { failpoint } : {}),
     ...(unsafeTestModes !== undefined ? { unsafeTestModes } : {}),
     maxRequestBytes: config.maxRequestBytes,
