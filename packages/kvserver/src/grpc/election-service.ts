@@ -172,11 +172,27 @@ export async function observe(
     last = kv;
     await send({ header, kv });
   };
+  // After the leader key is deleted, the next leader is read at the revision
+  // of that delete, so no value it held afterwards is skipped.
+  let at: number | undefined;
   while (!signal.aborted) {
-    const resp = await server.range(firstCreated(prefix));
+    const request = firstCreated(prefix);
+    if (at !== undefined) request.revision = BigInt(at);
+    let resp: etcdserverpb.RangeResponse;
+    try {
+      resp = await server.range(request);
+    } catch (err) {
+      // The delete's revision was compacted away: read the present instead.
+      if (at === undefined) throw err;
+      at = undefined;
+      continue;
+    }
+    // The revision the answer describes: watches continue right after it.
+    const readAt = at ?? Number(resp.header!.revision);
+    at = undefined;
     if (signal.aborted) return;
     let kv = resp.kvs[0];
-    let header = resp.header!;
+    let header = server.header(readAt);
     if (kv === undefined) {
       let found: mvccpb.KeyValue | undefined;
       await watchUntil(
@@ -202,7 +218,10 @@ export async function observe(
       signal,
       async (events, revision) => {
         for (const e of events) {
-          if (e.type === EventType.Delete) return true;
+          if (e.type === EventType.Delete) {
+            at = revision;
+            return true;
+          }
           await emit(server.header(revision), toPbKeyValue(e.kv));
         }
         return false;
