@@ -98,48 +98,62 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
       log(`  ${n} x ${msg}`);
     cluster.healNetwork();
     for (const m of cluster.members) cluster.resume(m.index);
-    await cluster.waitHealthy(undefined, 60_000);
-    for (const f of scheduler.failures) findings.push({ check: 'availability', message: f });
-    finalRevision = await highestRevision(cluster, findings);
-    // Every member's full log, each read from that member alone; all
-    // watchers catch up in parallel (a broken server may never get there).
-    const readers = cluster.members.map((m) => new Watcher(endpoints, m.index, true));
-    const reachedAll = await Promise.all([
-      ...readers.map((w) => w.reach(finalRevision, 15_000)),
-      ...watchers.map((w) => w.reach(finalRevision, 15_000)),
-    ]);
-    readers.forEach((w, i) => {
-      w.close();
-      if (reachedAll[i] !== true)
-        findings.push({
-          check: 'crash-safety',
-          message: `member m${i} log stops at ${w.lastRevision}, expected ${finalRevision}`,
-        });
-      logs.push(w.events.filter((e) => e.revision <= finalRevision));
-    });
-    // The reference log is the longest one: a member that never caught up
-    // (reported above) must not make every acknowledged write look lost.
-    ref = logs.reduce((a, b) => (b.length > a.length ? b : a), [] as SeenEvent[]);
-    for (const [i, w] of watchers.entries()) {
-      w.close();
-      for (const p of w.problems) findings.push({ check: 'watch', message: `watcher ${i}: ${p}` });
-      findings.push(...checkWatch(`watcher ${i}`, w.events, ref));
-      if (w.lastRevision < finalRevision)
-        findings.push({
-          check: 'watch',
-          message: `watcher ${i} stopped at revision ${w.lastRevision} of ${finalRevision}`,
-        });
+    let healthy = true;
+    try {
+      await cluster.waitHealthy(undefined, 60_000);
+    } catch (err) {
+      // A member that cannot start again from its own data is a crash-safety
+      // failure in itself (a broken server may leave a WAL it cannot read).
+      healthy = false;
+      findings.push({
+        check: 'crash-safety',
+        message: `a member does not come back after the faults: ${(err as Error).message.slice(0, 2000)}`,
+      });
     }
-    findings.push(...compareLogs(logs));
-    findings.push(...checkLog(ref, history));
-    findings.push(...checkSerializable(workload.serializableReads));
-    const kills = profile.env.KV_FAILPOINTS?.includes('kill') ?? false;
-    for (const m of cluster.members)
-      if (!kills && m.unexpectedExits > 0)
-        findings.push({
-          check: 'crash',
-          message: `member m${m.index} exited unexpectedly ${m.unexpectedExits} time(s):\n${m.log.slice(-20).join('')}`,
-        });
+    if (healthy) {
+      for (const f of scheduler.failures) findings.push({ check: 'availability', message: f });
+      finalRevision = await highestRevision(cluster, findings);
+      // Every member's full log, each read from that member alone; all
+      // watchers catch up in parallel (a broken server may never get there).
+      const readers = cluster.members.map((m) => new Watcher(endpoints, m.index, true));
+      const reachedAll = await Promise.all([
+        ...readers.map((w) => w.reach(finalRevision, 15_000)),
+        ...watchers.map((w) => w.reach(finalRevision, 15_000)),
+      ]);
+      readers.forEach((w, i) => {
+        w.close();
+        if (reachedAll[i] !== true)
+          findings.push({
+            check: 'crash-safety',
+            message: `member m${i} log stops at ${w.lastRevision}, expected ${finalRevision}`,
+          });
+        logs.push(w.events.filter((e) => e.revision <= finalRevision));
+      });
+      // The reference log is the longest one: a member that never caught up
+      // (reported above) must not make every acknowledged write look lost.
+      ref = logs.reduce((a, b) => (b.length > a.length ? b : a), [] as SeenEvent[]);
+      for (const [i, w] of watchers.entries()) {
+        w.close();
+        for (const p of w.problems)
+          findings.push({ check: 'watch', message: `watcher ${i}: ${p}` });
+        findings.push(...checkWatch(`watcher ${i}`, w.events, ref));
+        if (w.lastRevision < finalRevision)
+          findings.push({
+            check: 'watch',
+            message: `watcher ${i} stopped at revision ${w.lastRevision} of ${finalRevision}`,
+          });
+      }
+      findings.push(...compareLogs(logs));
+      findings.push(...checkLog(ref, history));
+      findings.push(...checkSerializable(workload.serializableReads));
+      const kills = profile.env.KV_FAILPOINTS?.includes('kill') ?? false;
+      for (const m of cluster.members)
+        if (!kills && m.unexpectedExits > 0)
+          findings.push({
+            check: 'crash',
+            message: `member m${m.index} exited unexpectedly ${m.unexpectedExits} time(s):\n${m.log.slice(-20).join('')}`,
+          });
+    }
   } finally {
     for (const w of watchers) w.close();
     await cluster.close(findings.length > 0 && o.keepFailedData !== false);
