@@ -95,6 +95,8 @@ const byMessage: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClass>([
   ['etcdserver: requested lease not found', LeaseNotFoundError],
   ['etcdserver: mvcc: database space exceeded', NoSpaceError],
   ['etcdserver: watch canceled', WatchCanceledError],
+  // Go's context error as etcd's lock and election services return it (code Unknown).
+  ['context deadline exceeded', DeadlineExceededError],
 ]);
 
 const byCode: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
