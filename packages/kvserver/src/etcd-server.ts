@@ -162,6 +162,8 @@ export class EtcdServer {
   #published = false;
   #publishedWaiters: (() => void)[] = [];
   #lastLeader = 0n;
+  /** Called on every leader or role change (event-driven waits, no polling). */
+  readonly #roleListeners = new Set<() => void>();
   /** When the oldest unanswered heartbeat to each peer was sent (for the RTT metric). */
   readonly #heartbeatSent = new Map<bigint, number>();
   readonly heartbeatMs: number;
@@ -357,14 +359,27 @@ export class EtcdServer {
 
   /** Resolves when `target` is leader (for MoveLeader), or rejects after the request timeout. */
   async waitForLeaderChange(target: bigint): Promise<void> {
-    const deadline = this.#o.clock.now() + this.requestTimeoutMs;
-    while (this.leader !== target) {
-      if (this.#o.clock.now() > deadline || this.#stopped) throw Errors.timeoutDueToLeaderFail();
-      await new Promise<void>((resolve) => {
-        const t = this.#o.clock.setTimeout(resolve, this.heartbeatMs);
-        void t;
-      });
+    if (!(await this.#waitRole(() => this.leader === target, this.requestTimeoutMs))) {
+      throw Errors.timeoutDueToLeaderFail();
     }
+  }
+
+  /** Resolves true once `done()` holds after a leader/role change, false at the timeout. */
+  #waitRole(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const listener = (): void => {
+        if (!done() && !this.#stopped) return;
+        timer.cancel();
+        this.#roleListeners.delete(listener);
+        resolve(done());
+      };
+      const timer = this.#o.clock.setTimeout(() => {
+        this.#roleListeners.delete(listener);
+        resolve(done());
+      }, timeoutMs);
+      this.#roleListeners.add(listener);
+    });
   }
 
   /**
@@ -383,11 +398,7 @@ export class EtcdServer {
     if (best === undefined) return false;
     const target = best.id;
     this.#raft.withRawNode((n) => n.transferLeadership(target));
-    const deadline = this.#o.clock.now() + 2 * this.electionMs;
-    while (this.isLeader && this.#o.clock.now() < deadline) {
-      await new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, this.heartbeatMs));
-    }
-    return !this.isLeader;
+    return this.#waitRole(() => !this.isLeader, 2 * this.electionMs);
   }
 
   /** Resolves when this member has published its attributes to the cluster. */
@@ -1237,6 +1248,7 @@ export class EtcdServer {
   // ---------------------------------------------------------------- events
 
   #onSoftState(st: SoftState): void {
+    for (const listener of [...this.#roleListeners]) listener();
     if (st.lead !== this.#lastLeader) {
       if (st.lead !== 0n) this.counters.leaderChanges++;
       this.#lastLeader = st.lead;
