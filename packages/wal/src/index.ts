@@ -14,6 +14,8 @@ export type { WalHardState } from './types';
 export type { WalSnapshotMarker } from './types';
 /** Segment size, sync and preallocation options shared by `Wal.create` and `Wal.open`. */
 export type { WalOptions } from './wal';
+/** Per-save options: `sync: false` for saves that may wait for the next fdatasync. */
+export type { WalSaveOptions } from './wal';
 /** `WalOptions` plus `expectedMetadata`, checked byte for byte at open. */
 export type { WalOpenOptions } from './wal';
 /** Counters a `Wal` exposes through `wal.stats`. */

@@ -46,6 +46,19 @@ export interface WalOpenOptions extends WalOptions {
   readonly expectedMetadata?: Uint8Array;
 }
 
+/** Options for one {@link Wal.save}. */
+export interface WalSaveOptions {
+  /**
+   * Default true: resolve only once the save is durable. False writes the
+   * records without an fdatasync of their own and resolves once written; they
+   * become durable with the next synced save (or snapshot marker), which the
+   * log's order guarantees follows them. For saves a crash may lose without
+   * harm, such as a hard state whose only change is the commit index (etcd's
+   * MustSync rule).
+   */
+  readonly sync?: boolean;
+}
+
 /** What {@link Wal.readAll} returns. */
 export interface WalContents {
   readonly metadata: Uint8Array;
@@ -80,6 +93,8 @@ interface Op {
   readonly lastEntry: number | undefined;
   readonly snapshotIndex: number | undefined;
   readonly hardState: WalHardState | undefined;
+  /** False for a save that may stay in the page cache until a later sync. */
+  readonly sync: boolean;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -353,7 +368,11 @@ export class Wal {
    * in flight share the next write and fdatasync. The data is copied (and
    * checksummed) before save returns, so the caller may reuse its buffers.
    */
-  async save(hardState: WalHardState | undefined, entries: readonly WalEntry[]): Promise<void> {
+  async save(
+    hardState: WalHardState | undefined,
+    entries: readonly WalEntry[],
+    options?: WalSaveOptions,
+  ): Promise<void> {
     this.checkUsable();
     if (this.mustRead) throw new WalError('WAL_STATE', 'call readAll before saving');
     let next = this.acceptedIndex + 1;
@@ -394,6 +413,7 @@ export class Wal {
       entries.length > 0 ? next - 1 : undefined,
       undefined,
       hardState,
+      options?.sync ?? true,
     );
   }
 
@@ -465,9 +485,10 @@ export class Wal {
     lastEntry: number | undefined,
     snapshotIndex: number | undefined,
     hardState: WalHardState | undefined,
+    sync = true,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ buf, lastEntry, snapshotIndex, hardState, resolve, reject });
+      this.queue.push({ buf, lastEntry, snapshotIndex, hardState, sync, resolve, reject });
       this.queuedBytes += buf?.length ?? 0;
       if (!this.flushing) {
         this.flushing = true;
@@ -498,7 +519,7 @@ export class Wal {
           this.counters.writes++;
           this.counters.bytes += n;
           if (this.offset >= this.opts.segmentSize) await this.cut();
-          else if (this.opts.sync) {
+          else if (this.opts.sync && batch.some((op) => op.sync)) {
             await io.fdatasync(this.fd);
             this.counters.syncs++;
           }

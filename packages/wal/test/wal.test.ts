@@ -312,6 +312,28 @@ describe('Wal group commit', () => {
     expect(w.stats).toMatchObject({ writes: 20, syncs: 20 });
   });
 
+  it('writes a save with sync: false without an fdatasync of its own', async () => {
+    const dir = await tempDir();
+    const w = await track(Wal.create(dir, META));
+    await w.save({ term: 1, vote: 1n, commit: 0 }, entries(1, 3));
+    expect(w.stats).toMatchObject({ writes: 1, syncs: 1 });
+    await w.save({ term: 1, vote: 1n, commit: 3 }, [], { sync: false });
+    expect(w.stats).toMatchObject({ writes: 2, syncs: 1 });
+    // In one group with a synced save, the group is synced once.
+    await Promise.all([
+      w.save({ term: 1, vote: 1n, commit: 3 }, entries(4, 4)),
+      w.save({ term: 1, vote: 1n, commit: 4 }, [], { sync: false }),
+    ]);
+    expect(w.stats).toMatchObject({ writes: 3, syncs: 2 });
+    await w.close();
+    open.pop();
+    // Written all the same: a reopen (no power loss in between) sees it.
+    const r = await track(Wal.open(dir, { index: 0, term: 0 }));
+    const got = await r.readAll();
+    expect(got.entries).toEqual(entries(1, 4));
+    expect(got.hardState?.commit).toBe(4);
+  });
+
   it('close waits for queued saves', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META);
