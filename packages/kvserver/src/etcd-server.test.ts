@@ -45,6 +45,19 @@ describe('EtcdServer, single member', () => {
     expect(r.header!.memberId).toBe(leader.id);
   });
 
+  it('syncs the WAL once per write: a commit-only hard state is not synced', async () => {
+    cluster = await TestCluster.start({ size: 1 });
+    const leader = await cluster.waitForLeader();
+    const counts = leader.storage.saveCounts;
+    const before = { ...counts };
+    for (let i = 0; i < 20; i++) await leader.server.put(putReq(`k${i}`, 'v'));
+    // Each put: one synced save of its entry, then one unsynced save of the
+    // commit index that the entry's persistence advanced.
+    expect(counts.synced - before.synced).toBe(20);
+    expect(counts.unsynced - before.unsynced).toBe(20);
+    expect(leader.storage.hardState?.commit).toBe(leader.storage.entries.at(-1)?.index);
+  });
+
   it('runs txns with compares and rejects bad requests with etcd errors', async () => {
     cluster = await TestCluster.start({ size: 1 });
     const s = (await cluster.waitForLeader()).server;

@@ -14,8 +14,16 @@ export interface BootState {
 }
 
 export interface MemberStorage {
-  /** Resolves once hard state and entries are durable. */
-  save(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void>;
+  /**
+   * Resolves once hard state and entries are durable. With `sync: false`
+   * (a hard state whose only change is the commit index, etcd's MustSync rule)
+   * it may resolve once written: a later synced save makes it durable.
+   */
+  save(
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    options?: { readonly sync?: boolean },
+  ): Promise<void>;
   /** Durably records a snapshot (its data and its position in the log). */
   saveSnapshot(snapshot: Snapshot): Promise<void>;
   /** Frees log space up to a durable snapshot's index. */
@@ -28,8 +36,16 @@ export class MemoryMemberStorage implements MemberStorage {
   hardState: HardState | undefined;
   snapshot: Snapshot | undefined;
   entries: Entry[] = [];
+  /** Saves asked to be durable, and those allowed to wait for a later sync. */
+  readonly saveCounts = { synced: 0, unsynced: 0 };
 
-  async save(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
+  async save(
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    options?: { readonly sync?: boolean },
+  ): Promise<void> {
+    if (options?.sync === false) this.saveCounts.unsynced++;
+    else this.saveCounts.synced++;
     if (hardState !== undefined) this.hardState = hardState;
     const first = entries[0];
     if (first !== undefined) {

@@ -72,11 +72,14 @@ export class RaftNode {
   #lead = 0n;
   #role: StateRole = StateRole.Follower;
   #term = 0;
+  #vote = 0n;
 
   constructor(options: RaftNodeOptions) {
     this.#o = options;
     this.rawNode = options.rawNode;
-    this.#term = options.raftStorage.initialState().hardState.term;
+    const hs = options.raftStorage.initialState().hardState;
+    this.#term = hs.term;
+    this.#vote = hs.vote;
   }
 
   get leader(): bigint {
@@ -157,13 +160,25 @@ export class RaftNode {
         await this.#handle(this.rawNode.ready());
       }
     } catch (err) {
-      this.#stopped = true;
-      this.#ticker?.cancel();
-      this.#o.hooks.onFatal(err);
+      this.#fail(err);
     } finally {
       this.#running = false;
       this.#idleResolve?.();
     }
+  }
+
+  #fail(err: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#ticker?.cancel();
+    this.#o.hooks.onFatal(err);
+  }
+
+  /** etcd's MustSync: new entries, a snapshot, or a changed term or vote. */
+  #mustSync(rd: Ready): boolean {
+    if (rd.entries.length > 0 || rd.snapshot !== undefined) return true;
+    const hs = rd.hardState;
+    return hs !== undefined && (hs.term !== this.#term || hs.vote !== this.#vote);
   }
 
   /** The broken ordering of {@link RaftNodeOptions.unsafeAckBeforeSync}. */
@@ -173,6 +188,7 @@ export class RaftNode {
     if (rd.hardState !== undefined) {
       this.#o.raftStorage.setHardState(rd.hardState);
       this.#term = rd.hardState.term;
+      this.#vote = rd.hardState.vote;
     }
     if (rd.snapshot !== undefined) {
       await this.#o.memberStorage.saveSnapshot(rd.snapshot);
@@ -213,12 +229,22 @@ export class RaftNode {
     }
     if (rd.hardState !== undefined || rd.entries.length > 0) {
       await this.#o.failpoint?.('raftBeforeSave');
-      await this.#o.memberStorage.save(rd.hardState, rd.entries);
+      if (this.#mustSync(rd)) {
+        await this.#o.memberStorage.save(rd.hardState, rd.entries);
+      } else {
+        // Only the commit index moved: losing it in a crash is harmless (it is
+        // learned again from the leader), so neither wait for the disk nor
+        // ask it for an fdatasync. The WAL keeps this write in order.
+        this.#o.memberStorage
+          .save(rd.hardState, rd.entries, { sync: false })
+          .catch((err: unknown) => this.#fail(err));
+      }
       await this.#o.failpoint?.('raftAfterSave');
     }
     if (rd.hardState !== undefined) {
       this.#o.raftStorage.setHardState(rd.hardState);
       this.#term = rd.hardState.term;
+      this.#vote = rd.hardState.vote;
     }
     if (rd.snapshot !== undefined) {
       this.#o.raftStorage.applySnapshot(rd.snapshot);

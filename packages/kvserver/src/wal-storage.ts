@@ -118,8 +118,12 @@ export class WalMemberStorage implements MemberStorage {
     };
   }
 
-  async save(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
-    await this.wal.save(hardState, entries.map(toWalEntry));
+  async save(
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    options?: { readonly sync?: boolean },
+  ): Promise<void> {
+    await this.wal.save(hardState, entries.map(toWalEntry), options);
   }
 
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
