@@ -61,6 +61,8 @@ export interface Member {
   /** Exits not caused by the harness (a failpoint kill or a crash). */
   unexpectedExits: number;
   spawns: number;
+  /** Set once the member was replaced: it (re)starts with --initial-cluster-state=existing. */
+  joinExisting: boolean;
   admin: Conn;
 }
 
@@ -94,6 +96,7 @@ export class Cluster {
         log: [],
         unexpectedExits: 0,
         spawns: 0,
+        joinExisting: false,
         admin: connect(endpoint),
       });
     }
@@ -114,8 +117,11 @@ export class Cluster {
     return this.members.map((m) => `${m.name}=http://127.0.0.1:${m.proxy.listenPort}`).join(',');
   }
 
-  spawn(i: number, joinExisting = false): void {
+  spawn(i: number): void {
     const m = this.members[i]!;
+    // etcd ignores --initial-cluster-state once the data directory exists, so
+    // a replaced member keeps the flag on every later restart too.
+    const joinExisting = m.joinExisting;
     const flags = [
       `--name=${m.name}`,
       `--data-dir=${m.dataDir}`,
@@ -146,9 +152,21 @@ export class Cluster {
     );
     m.proc = proc;
     m.stopped = false;
+    // The full output of every spawn goes to <root>/<name>.log (kept with the
+    // data directories of a failing run); the last lines stay in memory.
+    const file = path.join(this.root, `${m.name}.log`);
+    fs.appendFileSync(
+      file,
+      `\n==== spawn ${m.spawns} at ${new Date().toISOString()}: ${flags.join(' ')}\n`,
+    );
     const collect = (d: Buffer): void => {
       m.log.push(d.toString());
       if (m.log.length > 300) m.log.shift();
+      try {
+        fs.appendFileSync(file, d);
+      } catch {
+        // The root is gone (the cluster was closed): nothing to keep.
+      }
     };
     proc.stdout?.on('data', collect);
     proc.stderr?.on('data', collect);
@@ -193,24 +211,38 @@ export class Cluster {
     const cl = new ClusterClient(other.endpoint, credentials.createInsecure(), {
       channelOverride: other.admin.kv.getChannel(),
     });
-    await call(
-      cl.memberRemove.bind(cl),
-      etcdserverpb.MemberRemoveRequest.fromPartial({ ID: BigInt(`0x${m.id}`) }),
-      10_000,
+    const step = async <T>(what: string, p: Promise<T>): Promise<T> => {
+      try {
+        return await p;
+      } catch (err) {
+        throw new Error(`${what} of m${i} via m${other.index}: ${(err as Error).message}`);
+      }
+    };
+    await step(
+      'MemberRemove',
+      call(
+        cl.memberRemove.bind(cl),
+        etcdserverpb.MemberRemoveRequest.fromPartial({ ID: BigInt(`0x${m.id}`) }),
+        10_000,
+      ),
     );
     await this.kill(i);
     fs.rmSync(m.dataDir, { recursive: true, force: true });
-    const added = await call(
-      cl.memberAdd.bind(cl),
-      etcdserverpb.MemberAddRequest.fromPartial({
-        peerURLs: [`http://127.0.0.1:${m.proxy.listenPort}`],
-      }),
-      10_000,
+    const added = await step(
+      'MemberAdd',
+      call(
+        cl.memberAdd.bind(cl),
+        etcdserverpb.MemberAddRequest.fromPartial({
+          peerURLs: [`http://127.0.0.1:${m.proxy.listenPort}`],
+        }),
+        10_000,
+      ),
     );
     m.id = added.member!.ID.toString(16);
+    m.joinExisting = true;
     m.log = [];
-    this.spawn(i, true);
-    await this.waitHealthy([i]);
+    this.spawn(i);
+    await step('restart', this.waitHealthy([i]));
   }
 
   pause(i: number): void {
