@@ -136,7 +136,8 @@ export async function startServer(
       autoTls: config.autoTls,
     },
     path.join(dataDir, 'fixtures', 'client'),
-    hostsOf([...config.listenClientUrls, ...config.advertiseClientUrls]),
+    // etcd names the hosts of the listen URLs only in a self-signed certificate.
+    hostsOf(config.listenClientUrls),
     'client',
   );
   const peerTls = loadTls(
@@ -148,7 +149,7 @@ export async function startServer(
       autoTls: config.peerAutoTls,
     },
     path.join(dataDir, 'fixtures', 'peer'),
-    hostsOf([...config.listenPeerUrls, ...config.initialAdvertisePeerUrls]),
+    hostsOf(config.listenPeerUrls),
     'peer',
   );
   requireTlsFor(config.listenClientUrls, clientTls, 'client');

@@ -2,11 +2,13 @@
  * TLS material for the client and peer listeners, from etcd's flags:
  * --cert-file/--key-file/--trusted-ca-file/--client-cert-auth (and the peer
  * equivalents), or --auto-tls/--peer-auto-tls, which generate a self-signed
- * certificate under <data-dir>/fixtures/{client,peer} as etcd does (with the
- * system's openssl).
+ * certificate under <data-dir>/fixtures/{client,peer} as etcd does (the key
+ * from node:crypto, the certificate signed by the system's openssl).
  */
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { ConfigError } from './config';
@@ -29,45 +31,82 @@ function read(file: string, what: string): Buffer {
   }
 }
 
-/** Generates (once) a self-signed certificate valid for localhost and 127.0.0.1. */
+/**
+ * Generates (once) a self-signed certificate shaped as etcd 3.4's
+ * transport.SelfCert makes it: an ECDSA P-521 key (SEC1 "EC PRIVATE KEY",
+ * mode 0600), subject and issuer O=etcd, one year of validity, a random
+ * 128-bit serial, signed with ecdsa-with-SHA512, key usage (critical)
+ * digitalSignature + keyEncipherment, extended key usage serverAuth, basic
+ * constraints (critical) CA:FALSE, and the given hosts — those of the listen
+ * URLs, in order — as SANs (DNS names first, then IP addresses, as Go writes
+ * them). An existing cert.pem/key.pem pair is reused, as etcd does.
+ */
 export function selfSigned(dir: string, hosts: readonly string[]): { cert: Buffer; key: Buffer } {
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   if (!fs.existsSync(certFile) || !fs.existsSync(keyFile)) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const san = [...new Set(['localhost', '127.0.0.1', ...hosts])]
-      .map((h) => (/^[\d.]+$/.test(h) || h.includes(':') ? `IP:${h}` : `DNS:${h}`))
-      .join(',');
+    const isIp = (h: string): boolean => net.isIP(h) !== 0;
+    const san = [
+      ...hosts.filter((h) => !isIp(h)).map((h) => `DNS:${h}`),
+      ...hosts.filter(isIp).map((h) => `IP:${h}`),
+    ];
+    const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' });
+    const keyPem = privateKey.export({ type: 'sec1', format: 'pem' });
+    const configFile = path.join(dir, `openssl-${process.pid}.cnf`);
+    fs.writeFileSync(
+      configFile,
+      [
+        '[req]',
+        'distinguished_name = dn',
+        'x509_extensions = ext',
+        'prompt = no',
+        '[dn]',
+        'O = etcd',
+        '[ext]',
+        'keyUsage = critical, digitalSignature, keyEncipherment',
+        'extendedKeyUsage = serverAuth',
+        'basicConstraints = critical, CA:FALSE',
+        'subjectKeyIdentifier = none',
+        'authorityKeyIdentifier = none',
+        ...(san.length > 0 ? [`subjectAltName = ${san.join(', ')}`] : []),
+        '',
+      ].join('\n'),
+    );
+    const keyTmp = `${keyFile}.${process.pid}.tmp`;
     try {
+      fs.writeFileSync(keyTmp, keyPem, { mode: 0o600 });
+      // Go draws the serial below 2^128; a leading zero bit keeps it positive.
+      const serial = crypto.randomBytes(16);
+      serial[0]! &= 0x7f;
       execFileSync(
         'openssl',
         [
           'req',
+          '-new',
           '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-keyout',
-          keyFile,
-          '-out',
-          certFile,
+          '-key',
+          keyTmp,
+          '-sha512',
           '-days',
           '365',
-          '-subj',
-          '/O=kv/CN=kv-auto-tls',
-          '-addext',
-          `subjectAltName=${san}`,
-          '-addext',
-          'extendedKeyUsage=serverAuth,clientAuth',
+          '-set_serial',
+          `0x${serial.toString('hex')}`,
+          '-config',
+          configFile,
+          '-out',
+          certFile,
         ],
         { stdio: 'ignore' },
       );
+      fs.renameSync(keyTmp, keyFile);
     } catch (err) {
       throw new ConfigError(
         `cannot generate a self-signed certificate (openssl): ${(err as Error).message}`,
       );
+    } finally {
+      fs.rmSync(configFile, { force: true });
+      fs.rmSync(keyTmp, { force: true });
     }
   }
   return { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
