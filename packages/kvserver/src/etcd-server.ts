@@ -179,6 +179,13 @@ export class EtcdServer {
     this.#o = options;
     this.name = options.name;
     this.memberId = options.memberId;
+  /**
+   * Conf changes this member proposed that are not applied yet, by request
+   * ID, with the function that proposes each again (see proposeConfChange).
+   */
+  readonly #pendingConfChanges = new Map<bigint, () => void>();
+  /** Term of the last applied entry (an empty entry within a term is a dropped conf change). */
+  #lastAppliedTerm = 0;
     this.clusterId = options.clusterId;
     this.heartbeatMs = options.heartbeatMs ?? 100;
     this.electionMs = options.electionMs ?? 1000;
@@ -805,8 +812,14 @@ export class EtcdServer {
   }
 
   async #applyEntries(entries: readonly Entry[]): Promise<void> {
+    let droppedConfChange = false;
     for (const e of entries) {
       const alreadyApplied = e.index <= this.#consistentIndex;
+      // A leader's only empty entry is the first of its term; any other one
+      // is a conf change raft refused (one was still unapplied) and emptied.
+      if (e.type === EntryType.Normal && e.data.length === 0 && e.term === this.#lastAppliedTerm)
+        droppedConfChange = true;
+      this.#lastAppliedTerm = e.term;
       if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
         this.#applyConfChange(e, alreadyApplied);
       } else if (!alreadyApplied && e.data.length > 0) {
@@ -819,6 +832,7 @@ export class EtcdServer {
     }
     this.counters.proposalsCommitted = this.#appliedIndex;
     this.#reads.onApplied(this.#appliedIndex);
+    if (droppedConfChange) this.#reproposeConfChanges();
     if (this.#appliedIndex - this.#snapshotIndex > this.snapshotCount) {
       void this.#snapshot();
     }
@@ -1032,6 +1046,7 @@ export class EtcdServer {
     const backend = alreadyApplied ? undefined : this.#o.backend;
     let waiterId: bigint | undefined;
     let rejected = false;
+    let ignored = false;
     switch (change.type) {
       case ConfChangeType.AddNode:
       case ConfChangeType.AddLearnerNode: {
@@ -1041,8 +1056,11 @@ export class EtcdServer {
         if (this.cluster.isRemoved(change.nodeId)) {
           rejected = true;
         } else if (existing !== undefined && change.type === ConfChangeType.AddNode) {
-          // Promotion of a learner.
+          // Promotion of a learner (or a voter added again: nothing changes).
           this.cluster.update(backend, change.nodeId, { isLearner: false });
+        } else if (existing !== undefined) {
+          // A learner added again (a proposal made twice): nothing changes.
+          ignored = true;
         } else {
           this.cluster.add(backend, {
             id: change.nodeId,
@@ -1072,7 +1090,7 @@ export class EtcdServer {
         break;
       }
     }
-    if (rejected) {
+    if (rejected || ignored) {
       this.#confState = this.#raft.rawNode.applyConfChange({
         type: ConfChangeType.RemoveNode,
         nodeId: 0n,
@@ -1111,20 +1129,44 @@ export class EtcdServer {
       requestId,
     );
     const result = this.#waits.register(requestId);
+    // etcd-io/raft turns a conf change into an empty entry while another one
+    // is unapplied (and a proposal forwarded to a leader that goes away is
+    // lost), so this one is proposed again when that is seen, until it is
+    // applied or times out. Applying a conf change twice changes nothing.
+    const propose = (): void => {
+      try {
+        this.#raft.withRawNode((n) => n.proposeConfChange({ type, nodeId, context }));
+      } catch {
+        // No leader right now: the next leader change proposes it again.
+      }
+    };
     try {
       this.#raft.withRawNode((n) => n.proposeConfChange({ type, nodeId, context }));
     } catch (err) {
       this.#waits.reject(requestId, err instanceof RaftError ? Errors.noLeader() : err);
     }
+    this.#pendingConfChanges.set(requestId, propose);
     const timer = this.#o.clock.setTimeout(
       () => this.#waits.reject(requestId, Errors.timeout()),
       this.requestTimeoutMs,
     );
+    const retry = this.#o.clock.setInterval(propose, Math.max(this.electionMs, 100));
     try {
       return (await result).response as Member[];
     } finally {
       timer.cancel();
+      retry.cancel();
+      this.#pendingConfChanges.delete(requestId);
     }
+  }
+
+  /** Proposes the pending conf changes again, once raft has advanced past this apply. */
+  #reproposeConfChanges(): void {
+    if (this.#pendingConfChanges.size === 0) return;
+    setImmediate(() => {
+      if (this.#stopped) return;
+      for (const propose of this.#pendingConfChanges.values()) propose();
+    });
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -1253,6 +1295,8 @@ export class EtcdServer {
       if (st.lead !== 0n) this.counters.leaderChanges++;
       this.#lastLeader = st.lead;
       this.#reads.onLeaderChange();
+      // A conf change forwarded to the old leader may be lost.
+      if (st.lead !== 0n) this.#reproposeConfChanges();
     }
     if (st.role === StateRole.Leader && !this.lessor.isPrimary) {
       this.lessor.promote(this.electionMs);

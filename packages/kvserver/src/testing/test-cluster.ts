@@ -141,6 +141,37 @@ export class TestCluster {
     this.members[i] = { ...m, backend, server };
   }
 
+  /**
+   * Starts a brand-new member, with empty storage, that joins the running
+   * cluster as a member started with --initial-cluster-state existing does:
+   * `id` must already have been added (a MemberAdd conf change), and
+   * `members` is the membership the cluster reports (queryMembers).
+   */
+  async joinMember(
+    id: bigint,
+    name: string,
+    peerURLs: readonly string[],
+    members: readonly Member[],
+  ): Promise<TestMember> {
+    const backend = new MemoryBackend();
+    const storage = new MemoryMemberStorage();
+    const self: Member = {
+      id,
+      name,
+      peerURLs: [...peerURLs],
+      clientURLs: [`http://127.0.0.1:${24790 + this.members.length}`],
+      isLearner: false,
+    };
+    const server = await EtcdServer.start({
+      ...this.#serverOptions(self, backend, storage, this.members.length),
+      initialClusterState: 'existing',
+      initialMembers: members,
+    });
+    const m: TestMember = { name, id, server, backend, storage };
+    this.members.push(m);
+    return m;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.members.map((m) => m.server.stop()));
   }
