@@ -73,9 +73,11 @@ function yieldToLoop(): Promise<void> {
  * concurrent readers.
  */
 export class MvccStore {
-  private readonly tree = new BTree<string, KeyIndex>();
-  private readonly leases = new Map<bigint, Set<string>>();
+  private tree = new BTree<string, KeyIndex>();
+  private leases = new Map<bigint, Set<string>>();
   private readonly pins = new ReadPins();
+  /** Set while {@link restore} runs: reads and catch-up reads wait for it. */
+  private restoring: Promise<void> | undefined;
   // etcd's store is at revision 1 before any write, so the first write creates 2.
   private current = 1;
   private compacted = 0;
@@ -102,8 +104,50 @@ export class MvccStore {
    */
   static async open(backend: Backend, options: MvccStoreOptions = {}): Promise<MvccStore> {
     const s = new MvccStore(backend, options);
-    await s.restore();
+    await s.load();
     return s;
+  }
+
+  /**
+   * Replace the whole backend's contents with a snapshot stream (see
+   * {@link Backend.restore}; for example a Raft snapshot from the leader) and
+   * rebuild the store from it, keeping its watch streams, as etcd's restore
+   * does. Every watcher resumes at its next revision from the new contents
+   * (no event lost or repeated, in revision order), or, if that revision is
+   * compacted in them, gets `{ canceled: true, compactRevision }`.
+   *
+   * While it runs, reads and hashKV wait and then see the new contents;
+   * `write()` and `compact()` throw MVCC_CLOSED (the single writer is the
+   * caller). It first waits for a running compaction and for reads in
+   * flight. If the backend rejects the stream, the old contents stay and so
+   * does the store; if rebuilding fails, the store is closed.
+   */
+  async restore(snapshot: AsyncIterable<Uint8Array>): Promise<void> {
+    this.checkOpen();
+    if (this.restoring !== undefined) {
+      throw new MvccError(MvccErrorCode.Closed, 'a restore is already running');
+    }
+    if (this.txnOpen) throw new MvccError(MvccErrorCode.TxnOpen);
+    let done!: () => void;
+    this.restoring = new Promise<void>((resolve) => (done = resolve));
+    try {
+      await this.compaction;
+      // Reads in flight need the old contents (new ones wait for `restoring`).
+      await this.pins.drainBelow(Infinity);
+      await this.backend.restore(snapshot);
+      try {
+        await this.load();
+      } catch (err) {
+        // The index no longer matches the backend: nothing can be served.
+        this.closed = true;
+        this.hub.close();
+        throw err;
+      }
+      this.hub.onRestored();
+    } finally {
+      this.restoring = undefined;
+      done();
+    }
   }
 
   /** The revision of the last committed write transaction (1 for an empty store, as etcd). */
@@ -123,12 +167,16 @@ export class MvccStore {
     options: RangeOptions = {},
   ): Promise<RangeResult> {
     this.checkOpen();
+    if (this.restoring !== undefined) {
+      return this.restoring.then(() => this.range(key, end, options));
+    }
     return this.rangeAt(key, end, options, this.current);
   }
 
   /** Open the (single) write transaction. Throws MVCC_TXN_OPEN if one is open. */
   write(): WriteTxn {
     this.checkOpen();
+    this.checkNotRestoring();
     if (this.txnOpen) throw new MvccError(MvccErrorCode.TxnOpen);
     this.txnOpen = true;
     return new Txn(this, this.current + 1);
@@ -142,6 +190,7 @@ export class MvccStore {
    */
   compact(revision: number): Promise<void> {
     this.checkOpen();
+    this.checkNotRestoring();
     assertRevision(revision, 'revision');
     if (revision <= this.compacted) {
       throw new MvccError(MvccErrorCode.Compacted, undefined, this.compacted);
@@ -172,6 +221,18 @@ export class MvccStore {
   ): Promise<{ hash: number; revision: number; compactRevision: number }> {
     this.checkOpen();
     assertRevision(revision, 'revision');
+    for (;;) {
+      await this.restored();
+      const result = await this.hashContents(revision);
+      // A restore replaced the contents meanwhile: hash the new ones.
+      if (result !== undefined) return result;
+    }
+  }
+
+  /** hashKV over the current contents; undefined if a restore began meanwhile. */
+  private async hashContents(
+    revision: number,
+  ): Promise<{ hash: number; revision: number; compactRevision: number } | undefined> {
     const current = this.current;
     let compactRevision = this.compacted;
     const upTo = revision === 0 ? current : revision;
@@ -182,6 +243,7 @@ export class MvccStore {
     // A compaction moving on mid-way changes what "kept" means: start over.
     for (;;) {
       const hash = await this.hashOnce(upTo, compactRevision);
+      if (this.restoring !== undefined) return undefined;
       if (this.compacted === compactRevision) return { hash, revision: current, compactRevision };
       compactRevision = this.compacted;
       if (upTo < compactRevision) {
@@ -244,6 +306,7 @@ export class MvccStore {
     if (this.closed) return;
     this.closed = true;
     this.hub.close();
+    await this.restored();
     await this.compaction;
   }
 
@@ -252,6 +315,17 @@ export class MvccStore {
   /** @internal */
   checkOpen(): void {
     if (this.closed) throw new MvccError(MvccErrorCode.Closed);
+  }
+
+  /** @internal Resolves at once, or when a running {@link restore} has finished (either way). */
+  async restored(): Promise<void> {
+    while (this.restoring !== undefined) await this.restoring;
+  }
+
+  private checkNotRestoring(): void {
+    if (this.restoring !== undefined) {
+      throw new MvccError(MvccErrorCode.Closed, 'the store is being restored');
+    }
   }
 
   /** @internal */
@@ -411,25 +485,20 @@ export class MvccStore {
   }
 
   private setLease(ki: KeyIndex, lease: bigint): void {
-    if (ki.lease === lease) return;
-    if (ki.lease !== 0n) {
-      const set = this.leases.get(ki.lease);
-      set?.delete(ki.key);
-      if (set?.size === 0) this.leases.delete(ki.lease);
-    }
-    ki.lease = lease;
-    if (lease !== 0n) {
-      let set = this.leases.get(lease);
-      if (set === undefined) {
-        set = new Set();
-        this.leases.set(lease, set);
-      }
-      set.add(ki.key);
-    }
+    setLeaseIn(this.leases, ki, lease);
   }
 
-  private async restore(): Promise<void> {
+  /**
+   * (Re)build index, leases and revisions from the backend, then finish a
+   * compaction that was interrupted. The new state is built aside and swapped
+   * in at once, so synchronous callers never see half of it.
+   */
+  private async load(): Promise<void> {
     const limit = this.options.restoreBatchLimit ?? 10000;
+    const tree = new BTree<string, KeyIndex>();
+    const leases = new Map<bigint, Set<string>>();
+    // etcd's store is at revision 1 before any write.
+    let current = 1;
     let from = encodeRevision(0, 0);
     for (;;) {
       const entries = await this.backend.range('key', from, undefined, { limit });
@@ -437,21 +506,21 @@ export class MvccStore {
         const r = decodeRevision(e.key);
         const kv = decodeKeyValue(e.value);
         const k = bytesToBinary(kv.key);
-        if (r.main > this.current) this.current = r.main;
-        let ki = this.tree.get(k);
+        if (r.main > current) current = r.main;
+        let ki = tree.get(k);
         if (r.tombstone) {
           // A tombstone whose puts were compacted away: nothing to end.
           if (ki === undefined || !ki.isLive()) continue;
-          this.setLease(ki, 0n);
+          setLeaseIn(leases, ki, 0n);
           ki.tombstone(r.main, r.sub);
           continue;
         }
         if (ki === undefined) {
           ki = new KeyIndex(k);
-          this.tree.set(k, ki);
+          tree.set(k, ki);
         }
         ki.put(r.main, r.sub, kv.createRevision, kv.version);
-        this.setLease(ki, kv.lease);
+        setLeaseIn(leases, ki, kv.lease);
       }
       if (entries.length < limit) break;
       from = nextKey((entries[entries.length - 1] as { key: Uint8Array }).key);
@@ -461,12 +530,15 @@ export class MvccStore {
     const finished = await this.backend.get('meta', META_FINISHED);
     const sched = scheduled === undefined ? 0 : decodeUint64(scheduled);
     const fin = finished === undefined ? 0 : decodeUint64(finished);
+    this.tree = tree;
+    this.leases = leases;
     this.compacted = Math.max(sched, fin);
-    // current started at 1 and rose to the newest revision found; a compaction may be newer still.
-    if (this.compacted > this.current) this.current = this.compacted;
+    // The newest revision found; a compaction may be newer still.
+    this.current = Math.max(current, this.compacted);
     if (sched > fin) {
-      this.compaction = this.physicalCompact(sched);
-      await this.compaction;
+      const run = this.physicalCompact(sched);
+      this.compaction = run.catch(() => undefined);
+      await run;
     }
   }
 
@@ -511,6 +583,25 @@ export class MvccStore {
     }
     this.backend.put('meta', META_FINISHED, encodeUint64(revision));
     await this.backend.commit();
+  }
+}
+
+/** Attach `ki` to `lease` (0n: none) in a lease map, detaching it from its previous lease. */
+function setLeaseIn(leases: Map<bigint, Set<string>>, ki: KeyIndex, lease: bigint): void {
+  if (ki.lease === lease) return;
+  if (ki.lease !== 0n) {
+    const set = leases.get(ki.lease);
+    set?.delete(ki.key);
+    if (set?.size === 0) leases.delete(ki.lease);
+  }
+  ki.lease = lease;
+  if (lease !== 0n) {
+    let set = leases.get(lease);
+    if (set === undefined) {
+      set = new Set();
+      leases.set(lease, set);
+    }
+    set.add(ki.key);
   }
 }
 

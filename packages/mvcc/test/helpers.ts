@@ -1,4 +1,5 @@
-import type { KeyValue } from '../src/index';
+import { EventType } from '../src/index';
+import type { KeyValue, WatchResponse, WatchStream } from '../src/index';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -27,4 +28,48 @@ export function pick<T>(r: () => number, xs: readonly T[]): T {
 
 export function int(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));
+}
+
+/** Drains a stream in the background and lets a test await a condition on what arrived. */
+export class Collector {
+  readonly got: WatchResponse[] = [];
+  private waiters: (() => void)[] = [];
+  private ended = false;
+  readonly done: Promise<void>;
+
+  constructor(stream: WatchStream) {
+    this.done = (async () => {
+      try {
+        for await (const r of stream) {
+          this.got.push(r);
+          this.wake();
+        }
+      } finally {
+        this.ended = true;
+        this.wake();
+      }
+    })();
+  }
+
+  /** Resolves once `pred` holds for what arrived; rejects if the stream ends first. */
+  async until(pred: (got: WatchResponse[]) => boolean): Promise<void> {
+    while (!pred(this.got)) {
+      if (this.ended) throw new Error('watch stream ended before the condition held');
+      await new Promise<void>((res) => this.waiters.push(res));
+    }
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Events of a watcher as "P key@rev" / "D key@rev". */
+  events(watchId: number): string[] {
+    return this.got
+      .filter((r) => r.watchId === watchId)
+      .flatMap((r) => r.events)
+      .map((e) => `${e.type === EventType.Put ? 'P' : 'D'} ${dec(e.kv.key)}@${e.kv.modRevision}`);
+  }
 }

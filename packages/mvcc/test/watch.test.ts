@@ -1,39 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { EventType, MemoryBackend, MvccError, MvccStore } from '../src/index';
-import type { WatchResponse, WatchStream } from '../src/index';
-import { dec, enc, int, pick, rng } from './helpers';
+import { MemoryBackend, MvccError, MvccStore } from '../src/index';
+import type { WatchStream } from '../src/index';
+import { Collector, dec, enc, int, pick, rng } from './helpers';
 
 const ALL = new Uint8Array([0]);
-
-/** Drains a stream in the background and lets a test await a condition on what arrived. */
-class Collector {
-  readonly got: WatchResponse[] = [];
-  private waiters: (() => void)[] = [];
-  readonly done: Promise<void>;
-
-  constructor(stream: WatchStream) {
-    this.done = (async () => {
-      for await (const r of stream) {
-        this.got.push(r);
-        const w = this.waiters;
-        this.waiters = [];
-        for (const f of w) f();
-      }
-    })();
-  }
-
-  async until(pred: (got: WatchResponse[]) => boolean): Promise<void> {
-    while (!pred(this.got)) await new Promise<void>((res) => this.waiters.push(res));
-  }
-
-  /** Events of a watcher as "P key@rev" / "D key@rev". */
-  events(watchId: number): string[] {
-    return this.got
-      .filter((r) => r.watchId === watchId)
-      .flatMap((r) => r.events)
-      .map((e) => `${e.type === EventType.Put ? 'P' : 'D'} ${dec(e.kv.key)}@${e.kv.modRevision}`);
-  }
-}
 
 function put(s: MvccStore, ...kvs: string[]): void {
   const t = s.write();

@@ -144,6 +144,25 @@ export class WatchHub {
     }
   }
 
+  /**
+   * Called after the store's contents were replaced (restore): every synced
+   * watcher becomes unsynced and catches up from its next revision in the new
+   * contents, or is canceled if that revision is compacted there. Unsynced
+   * watchers simply continue; a victim keeps its pending response (its events
+   * are the same in any member's history) and resumes as usual.
+   */
+  onRestored(): void {
+    for (const stream of this.streams) {
+      for (const w of stream.watchers.values()) {
+        if (w.state !== 'synced') continue;
+        this.synced.delete(w);
+        w.state = 'unsynced';
+        this.unsynced.add(w);
+      }
+    }
+    if (this.unsynced.size > 0) this.scheduleSync();
+  }
+
   /** Called after the store's compacted revision moved: lagging watchers must learn it. */
   onCompacted(): void {
     if (this.unsynced.size > 0) this.scheduleSync();
@@ -241,6 +260,9 @@ export class WatchHub {
 
   /** One catch-up round: at most `batchRevisions` revisions from the backend. */
   private async syncPass(): Promise<void> {
+    // Not while the store's contents are being replaced; the pin below makes
+    // a restore wait for the read in flight.
+    await this.store.restored();
     const current = this.store.currentRevision();
     const compacted = this.store.compactedRevision();
     const batch = new WatcherGroup<Watcher>();
