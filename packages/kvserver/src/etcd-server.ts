@@ -48,6 +48,13 @@ import {
 } from './apply/kv';
 import type { ApplyContext } from './apply/kv';
 import { AlarmStore } from './alarms';
+import {
+  CorruptionChecker,
+  HASHKV_REQUEST,
+  answerHashKVRequest,
+  decodeHashKVAnswer,
+  encodeHashKVRequest,
+} from './corruption';
 import { AuthStore } from './auth/auth-store';
 import { hashPassword, verifyPassword } from './auth/password';
 import { Lessor } from './lease/lessor';
@@ -95,6 +102,10 @@ export interface EtcdServerOptions {
   /** Backend size above which writes are refused (NOSPACE); etcd's default 2 GiB. */
   readonly quotaBackendBytes?: number;
   readonly preVote?: boolean;
+  /** --experimental-initial-corrupt-check: compare HashKV with peers before serving (restarts only). */
+  readonly initialCorruptCheck?: boolean;
+  /** --experimental-corrupt-check-time in ms: the leader's periodic HashKV comparison (0 = off). */
+  readonly corruptCheckTimeMs?: number;
   readonly failpoint?: (name: string) => Promise<void> | void;
   readonly logger?: Logger;
   /** Called with the heartbeat round trip to a peer, in seconds (leader only). */
@@ -102,9 +113,15 @@ export interface EtcdServerOptions {
   /**
    * TEST ONLY — deliberately broken modes that the robustness harness must
    * detect: `staleReads` serves linearizable reads from local state without
-   * ReadIndex; `ackBeforeSync` acknowledges writes before the WAL has them.
+   * ReadIndex; `ackBeforeSync` acknowledges writes before the WAL has them;
+   * `corruptPuts` alters the value of every applied Put, so this member's
+   * HashKV differs from its peers' (for the corruption check).
    */
-  readonly unsafeTestModes?: { readonly staleReads?: boolean; readonly ackBeforeSync?: boolean };
+  readonly unsafeTestModes?: {
+    readonly staleReads?: boolean;
+    readonly ackBeforeSync?: boolean;
+    readonly corruptPuts?: boolean;
+  };
   readonly onFatal?: (err: unknown) => void;
 }
 
@@ -162,6 +179,14 @@ export class EtcdServer {
   #published = false;
   #publishedWaiters: (() => void)[] = [];
   #lastLeader = 0n;
+  /**
+   * Conf changes this member proposed that are not applied yet, by request
+   * ID, with the function that proposes each again (see proposeConfChange).
+   */
+  readonly #pendingConfChanges = new Map<bigint, () => void>();
+  /** Term of the last applied entry (an empty entry within a term is a dropped conf change). */
+  #lastAppliedTerm = 0;
+  #corruption: CorruptionChecker | undefined;
   /** Called on every leader or role change (event-driven waits, no polling). */
   readonly #roleListeners = new Set<() => void>();
   /** When the oldest unanswered heartbeat to each peer was sent (for the RTT metric). */
@@ -179,13 +204,6 @@ export class EtcdServer {
     this.#o = options;
     this.name = options.name;
     this.memberId = options.memberId;
-  /**
-   * Conf changes this member proposed that are not applied yet, by request
-   * ID, with the function that proposes each again (see proposeConfChange).
-   */
-  readonly #pendingConfChanges = new Map<bigint, () => void>();
-  /** Term of the last applied entry (an empty entry within a term is a dropped conf change). */
-  #lastAppliedTerm = 0;
     this.clusterId = options.clusterId;
     this.heartbeatMs = options.heartbeatMs ?? 100;
     this.electionMs = options.electionMs ?? 1000;
@@ -289,7 +307,10 @@ export class EtcdServer {
         onFatal: (err) => this.#fatal(err),
       },
     });
+    this.#corruption = this.#corruptionChecker();
+    if (o.initialCorruptCheck === true && !fresh) await this.#initialCorruptCheck();
     this.#raft.start();
+    this.#corruption.start(o.corruptCheckTimeMs ?? 0);
     this.#campaignIfAlone();
     this.#leaseTimer = o.clock.setInterval(() => this.#revokeExpiredLeases(), 500);
     this.#schedulePublish(0);
@@ -555,6 +576,9 @@ export class EtcdServer {
 
   /** Answers lease questions forwarded by followers (leader side), and membership queries. */
   async #answerPeer(kind: string, payload: Uint8Array): Promise<Uint8Array> {
+    if (kind === HASHKV_REQUEST) {
+      return answerHashKVRequest(this.memberId, payload, (rev) => this.mvcc.hashKV(rev));
+    }
     if (kind === 'members') {
       return Buffer.from(
         JSON.stringify({
@@ -584,6 +608,52 @@ export class EtcdServer {
   }
 
   // ---------------------------------------------------------------- alarms, quota
+
+  #corruptionChecker(): CorruptionChecker {
+    return new CorruptionChecker({
+      memberId: this.memberId,
+      hashKV: (rev) => this.mvcc.hashKV(rev),
+      peers: () => {
+        const known = this.cluster.members();
+        const members = known.length > 0 ? known : this.#o.initialMembers;
+        return members.map((m) => m.id).filter((id) => id !== this.memberId);
+      },
+      peerHashKV: async (peer, rev) =>
+        decodeHashKVAnswer(
+          await this.#transport.request(
+            peer,
+            HASHKV_REQUEST,
+            encodeHashKVRequest(rev),
+            this.requestTimeoutMs,
+          ),
+        ),
+      isLeader: () => this.isLeader && !this.#stopped,
+      readBarrier: () => this.linearizableReadBarrier(),
+      raiseCorruptAlarm: async (memberID) => {
+        await this.alarm({
+          action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
+          memberID,
+          alarm: etcdserverpb.AlarmType.CORRUPT,
+        });
+      },
+      clock: this.#o.clock,
+      logger: this.#log,
+    });
+  }
+
+  /** A member that finds its data differs from its peers' closes everything and refuses to start. */
+  async #initialCorruptCheck(): Promise<void> {
+    try {
+      await this.#corruption!.initialCheck();
+    } catch (err) {
+      this.#stopped = true;
+      await this.#transport.close();
+      await this.mvcc.close();
+      await this.#o.backend.close();
+      await this.#o.memberStorage.close();
+      throw err;
+    }
+  }
 
   /** Refuses writes while NOSPACE is raised, and raises it when the backend is full. */
   async #checkQuota(cost: number): Promise<void> {
@@ -873,9 +943,19 @@ export class EtcdServer {
   }
 
   async #dispatch(req: InternalRequest, ctx: ApplyContext): Promise<ApplyResult> {
+    // While CORRUPT is raised, etcd's apply refuses every change to the key
+    // space and to leases (reads, alarms and membership still work).
+    if (REFUSED_WHEN_CORRUPT.has(req.kind) && this.alarms.has(etcdserverpb.AlarmType.CORRUPT)) {
+      throw Errors.corrupt();
+    }
     switch (req.kind) {
-      case RequestKind.Put:
-        return { response: await applyPut(ctx, etcdserverpb.PutRequest.decode(req.payload)) };
+      case RequestKind.Put: {
+        const p = etcdserverpb.PutRequest.decode(req.payload);
+        if (this.#o.unsafeTestModes?.corruptPuts === true) {
+          p.value = Buffer.concat([p.value, Buffer.from('\u0000corrupted')]);
+        }
+        return { response: await applyPut(ctx, p) };
+      }
       case RequestKind.DeleteRange:
         return {
           response: await applyDeleteRange(
@@ -1356,6 +1436,7 @@ export class EtcdServer {
     this.#stopped = true;
     this.#leaseTimer?.cancel();
     this.#publishTimer?.cancel();
+    void this.#corruption?.stop();
     await this.#raft.stop();
     this.#reads.close(Errors.stopped());
     this.#waits.rejectAll(Errors.stopped());
@@ -1365,6 +1446,15 @@ export class EtcdServer {
     await this.#o.memberStorage.close();
   }
 }
+
+const REFUSED_WHEN_CORRUPT: ReadonlySet<RequestKind> = new Set([
+  RequestKind.Put,
+  RequestKind.DeleteRange,
+  RequestKind.Txn,
+  RequestKind.Compaction,
+  RequestKind.LeaseGrant,
+  RequestKind.LeaseRevoke,
+]);
 
 /** A WriteTxn look-alike that reads at a fixed revision and refuses writes. */
 function readOnlyTxn(mvcc: MvccStore, revision: number): WriteTxn {

@@ -80,4 +80,38 @@ describe('kv-server configuration', () => {
     expect(parseArgs(['--version'], {}).version).toBe(true);
     expect(usage()).toContain('--initial-cluster-token');
   });
+
+  it("parses etcd's corruption-check flags (a bool and a Go duration)", () => {
+    const d = parseArgs([], {}).config;
+    expect(d.experimentalInitialCorruptCheck).toBe(false);
+    expect(d.experimentalCorruptCheckTime).toBe(0);
+    expect(usage()).toContain("--experimental-corrupt-check-time '0s'");
+    expect(usage()).toContain("--experimental-initial-corrupt-check 'false'");
+    const { config } = parseArgs(
+      ['--experimental-initial-corrupt-check', '--experimental-corrupt-check-time=1m30s'],
+      {},
+    );
+    expect(config.experimentalInitialCorruptCheck).toBe(true);
+    expect(config.experimentalCorruptCheckTime).toBe(90_000);
+    for (const [v, ms] of [
+      ['0', 0],
+      ['250ms', 250],
+      ['1.5s', 1500],
+      ['2h', 7_200_000],
+    ] as const) {
+      expect(
+        parseArgs([`--experimental-corrupt-check-time=${v}`], {}).config
+          .experimentalCorruptCheckTime,
+      ).toBe(ms);
+    }
+    expect(
+      parseArgs([], { ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME: '5s' }).config
+        .experimentalCorruptCheckTime,
+    ).toBe(5000);
+    for (const bad of ['5', 'abc', '-1s', '']) {
+      expect(() => parseArgs([`--experimental-corrupt-check-time=${bad}`], {})).toThrow(
+        `invalid value "${bad}" for flag -experimental-corrupt-check-time: parse error`,
+      );
+    }
+  });
 });

@@ -41,11 +41,15 @@ export interface ServerConfig {
   preVote: boolean;
   /** Entries kept behind a snapshot for slow followers (etcd 3.6's experimental flag). */
   experimentalSnapshotCatchupEntries: number;
+  /** Compare HashKV with peers before serving (a restarting member). */
+  experimentalInitialCorruptCheck: boolean;
+  /** Milliseconds between the leader's corruption checks; 0 = off (a Go duration on the command line). */
+  experimentalCorruptCheckTime: number;
   /** Test-only: fdatasync the WAL (always true outside tests). */
   unsafeNoFsync: boolean;
 }
 
-type Kind = 'string' | 'urls' | 'int' | 'bool' | 'enum';
+type Kind = 'string' | 'urls' | 'int' | 'bool' | 'enum' | 'duration';
 
 interface FlagSpec {
   readonly key: keyof ServerConfig;
@@ -194,6 +198,16 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: 'int',
     help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
   },
+  'experimental-initial-corrupt-check': {
+    key: 'experimentalInitialCorruptCheck',
+    kind: 'bool',
+    help: 'Enable to check data corruption before serving any client/peer traffic.',
+  },
+  'experimental-corrupt-check-time': {
+    key: 'experimentalCorruptCheckTime',
+    kind: 'duration',
+    help: 'Duration of time between cluster corruption check passes.',
+  },
   'pre-vote': {
     key: 'preVote',
     kind: 'bool',
@@ -240,6 +254,8 @@ export function defaultConfig(): ServerConfig {
     peerAutoTls: false,
     preVote: true,
     experimentalSnapshotCatchupEntries: 5000,
+    experimentalInitialCorruptCheck: false,
+    experimentalCorruptCheckTime: 0,
     unsafeNoFsync: false,
   };
 }
@@ -249,7 +265,12 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-function setValue(cfg: ServerConfig, flag: string, spec: FlagSpec, raw: string | boolean): void {
+function setValue(
+  cfg: ServerConfig,
+  flag: string,
+  spec: FlagSpec,
+  raw: string | boolean | number,
+): void {
   const target = cfg as unknown as Record<string, unknown>;
   switch (spec.kind) {
     case 'bool': {
@@ -264,6 +285,15 @@ function setValue(cfg: ServerConfig, flag: string, spec: FlagSpec, raw: string |
       if (!/^-?\d+$/.test(s))
         throw new ConfigError(`invalid value "${s}" for flag -${flag}: parse error`);
       target[spec.key] = Number(s);
+      return;
+    }
+    case 'duration': {
+      // A YAML number is a time.Duration in nanoseconds, as etcd reads it.
+      const ms = typeof raw === 'number' ? raw / 1e6 : parseGoDuration(String(raw));
+      if (ms === undefined || ms < 0) {
+        throw new ConfigError(`invalid value "${String(raw)}" for flag -${flag}: parse error`);
+      }
+      target[spec.key] = ms;
       return;
     }
     case 'urls': {
@@ -306,6 +336,38 @@ function setValue(cfg: ServerConfig, flag: string, spec: FlagSpec, raw: string |
     default:
       target[spec.key] = String(raw);
   }
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Go's time.ParseDuration ("1m30s", "500ms", "0"), in milliseconds; undefined if invalid. */
+export function parseGoDuration(s: string): number | undefined {
+  if (s === '0' || s === '+0' || s === '-0') return 0;
+  const m = /^([-+]?)((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+)$/.exec(s);
+  if (m === null) return undefined;
+  let total = 0;
+  for (const part of m[2]!.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) {
+    total += Number(part[1]) * DURATION_UNITS_MS[part[2]!]!;
+  }
+  return m[1] === '-' ? -total : total;
+}
+
+/** A duration in milliseconds as Go prints one ("0s", "5s", "1m30s", "250ms"). */
+export function formatGoDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const sec = (ms % 60_000) / 1000;
+  return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${sec}s`;
 }
 
 export interface ParsedArgs {
@@ -391,7 +453,12 @@ function applyConfigFile(cfg: ServerConfig, file: string): void {
     const spec = FLAGS[key];
     if (spec === undefined) throw new ConfigError(`config file ${file}: unknown field "${key}"`);
     if (value === null || value === undefined) continue;
-    setValue(cfg, key, spec, Array.isArray(value) ? value.join(',') : (value as string | boolean));
+    setValue(
+      cfg,
+      key,
+      spec,
+      Array.isArray(value) ? value.join(',') : (value as string | boolean | number),
+    );
   }
 }
 
@@ -436,7 +503,11 @@ export function usage(): string {
   const defaults = defaultConfig() as unknown as Record<string, unknown>;
   for (const [flag, spec] of Object.entries(FLAGS)) {
     const d = defaults[spec.key];
-    const shown = Array.isArray(d) ? d.join(',') : String(d);
+    const shown = Array.isArray(d)
+      ? d.join(',')
+      : spec.kind === 'duration'
+        ? formatGoDuration(d as number)
+        : String(d);
     lines.push(`  --${flag} '${shown}'`, `      ${spec.help}`);
   }
   lines.push(

@@ -58,15 +58,20 @@ export function parseFailpoints(
   };
 }
 
-/** KV_UNSAFE_TEST_MODES="stale-reads,ack-before-sync": deliberately broken servers for the harness. */
+/**
+ * KV_UNSAFE_TEST_MODES="stale-reads,ack-before-sync,corrupt-puts": deliberately
+ * broken servers for the harness (corrupt-puts: this member alters the value
+ * of every Put it applies, so its HashKV differs from its peers').
+ */
 export function parseUnsafeModes(
   spec: string | undefined,
-): { staleReads?: boolean; ackBeforeSync?: boolean } | undefined {
+): { staleReads?: boolean; ackBeforeSync?: boolean; corruptPuts?: boolean } | undefined {
   if (spec === undefined || spec.trim() === '') return undefined;
-  const modes: { staleReads?: boolean; ackBeforeSync?: boolean } = {};
+  const modes: { staleReads?: boolean; ackBeforeSync?: boolean; corruptPuts?: boolean } = {};
   for (const m of spec.split(',').map((s) => s.trim())) {
     if (m === 'stale-reads') modes.staleReads = true;
     else if (m === 'ack-before-sync') modes.ackBeforeSync = true;
+    else if (m === 'corrupt-puts') modes.corruptPuts = true;
     else throw new ConfigError(`unknown KV_UNSAFE_TEST_MODES entry ${JSON.stringify(m)}`);
   }
   return modes;

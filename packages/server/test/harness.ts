@@ -123,7 +123,7 @@ export class ProcessCluster {
         : ['etcd', flags];
     const proc = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...(this.options.env ?? {}) },
+      env: { ...process.env, ...(this.options.env ?? {}), ...(this.memberEnv.get(i) ?? {}) },
     });
     m.proc = proc;
     m.log = [];
@@ -161,6 +161,8 @@ export class ProcessCluster {
   }
 
   readonly extraArgs = new Map<number, string[]>();
+  /** Extra environment for one member's process (from its next spawn on). */
+  readonly memberEnv = new Map<number, Record<string, string>>();
 
   /** SIGKILL, as a crash. */
   kill(i: number): Promise<void> {

@@ -38,7 +38,7 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
           raftAppliedIndex: BigInt(server.appliedIndex),
           errors: server.alarms
             .list()
-            .map((a) => `memberID:${a.memberId.toString(16)} alarm:${alarmName(a.type)} `),
+            .map((a) => `memberID:${a.memberId.toString()} alarm:${alarmName(a.type)} `),
           dbSizeInUse: BigInt(size.inUse),
           isLearner: server.isLearner,
           storageVersion: '3.6.0',
