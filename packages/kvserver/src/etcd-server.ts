@@ -1311,13 +1311,12 @@ export class EtcdServer {
     if (chunks === undefined) {
       throw new Error(`snapshot data for index ${snap.metadata.index} was not received`);
     }
-    await this.mvcc.close();
-    await this.#o.backend.restore(
+    // In place, as etcd: watchers survive and catch up from the new contents.
+    await this.mvcc.restore(
       (async function* () {
         yield* chunks;
       })(),
     );
-    this.mvcc = await MvccStore.open(this.#o.backend);
     this.#consistentIndex = await this.#readConsistentIndex();
     this.cluster = await Cluster.load(this.#o.backend, this.clusterId);
     await this.lessor.restore(this.#o.backend, (id) => this.mvcc.keysWithLease(id));

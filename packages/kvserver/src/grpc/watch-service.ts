@@ -193,8 +193,8 @@ class WatchSession {
         await this.#deliver(r);
       }
     } catch {
-      // The MVCC store was replaced (snapshot restore) or closed: end the stream
-      // so the client re-creates its watchers from its last revision.
+      // The MVCC store was closed (the member stops; a snapshot restore keeps
+      // the stream): end the stream so the client re-creates its watchers.
     }
     this.#close();
   }
