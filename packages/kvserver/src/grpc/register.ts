@@ -4,11 +4,11 @@ import {
   AuthService,
   ClusterService,
   ElectionService,
-  KVService,
+  FastKVService,
+  FastWatchService,
   LeaseService,
   LockService,
   MaintenanceService,
-  WatchService,
 } from '@kv/api';
 import type { EtcdServer } from '../etcd-server';
 import type { Logger } from '../logger';
@@ -43,7 +43,9 @@ export function registerEtcdServices(
     metrics: options.metrics,
     ...(options.slowRequestMs !== undefined ? { slowRequestMs: options.slowRequestMs } : {}),
   });
-  grpcServer.addService(KVService, kvService(server, ic));
+  // The Fast* definitions differ only in their hand-written encoders for
+  // Range and Watch responses (byte-identical output, one allocation each).
+  grpcServer.addService(FastKVService, kvService(server, ic));
   grpcServer.addService(AuthService, authService(server, ic));
   grpcServer.addService(LeaseService, leaseService(server, ic));
   grpcServer.addService(ClusterService, clusterService(server, ic));
@@ -51,7 +53,7 @@ export function registerEtcdServices(
   grpcServer.addService(LockService, lockService(server, ic));
   grpcServer.addService(ElectionService, electionService(server, ic));
   grpcServer.addService(
-    WatchService,
+    FastWatchService,
     watchService(server, ic, {
       clock: options.clock,
       ...(options.progressNotifyMs !== undefined
