@@ -7,6 +7,12 @@ export type ServiceName = GatewayService;
 export interface CallMeta {
   /** The HTTP `Authorization` header, verbatim: an etcd auth token. */
   readonly authorization?: string;
+  /**
+   * The HTTP `Accept` header, verbatim. grpc-gateway forwards it as
+   * `grpcgateway-accept` metadata, from which etcd knows a call came through
+   * its gateway (and then ignores the TLS client certificate's CN).
+   */
+  readonly accept?: string;
   /** Aborted when the HTTP client goes away; the backend should cancel the call. */
   readonly signal: AbortSignal;
 }

@@ -61,10 +61,12 @@ function methodOf(service: ServiceName, method: string): MethodDef {
   return def;
 }
 
-// etcd reads the auth token from the `token` metadata key.
+// etcd reads the auth token from the `token` metadata key; grpc-gateway
+// forwards the Accept header as `grpcgateway-accept`.
 function metadataOf(meta: CallMeta): Metadata {
   const md = new Metadata();
   if (meta.authorization !== undefined) md.set('token', meta.authorization);
+  if (meta.accept !== undefined) md.set('grpcgateway-accept', meta.accept);
   return md;
 }
 

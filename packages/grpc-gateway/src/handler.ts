@@ -171,10 +171,13 @@ async function serve(
   res.once('close', () => {
     if (!res.writableFinished) abort.abort();
   });
-  const meta: CallMeta =
-    typeof req.headers.authorization === 'string'
-      ? { authorization: req.headers.authorization, signal: abort.signal }
-      : { signal: abort.signal };
+  const meta: CallMeta = {
+    ...(typeof req.headers.authorization === 'string'
+      ? { authorization: req.headers.authorization }
+      : {}),
+    ...(typeof req.headers.accept === 'string' ? { accept: req.headers.accept } : {}),
+    signal: abort.signal,
+  };
   const { route, codecs, bytesKeys } = bound;
 
   if (route.streaming === 'bidi') {

@@ -17,12 +17,14 @@ const unimplemented = (_call: unknown, cb: (err: Partial<ServiceError>) => void)
   cb({ code: status.UNIMPLEMENTED, details: 'not in this test' });
 
 const tokens: (string | undefined)[] = [];
+const accepts: (string | undefined)[] = [];
 const watchEnded = deferred<'end' | 'cancelled'>();
 const snapshotCancelled = deferred();
 
 const kv: KVServer = {
   range(call, callback) {
     tokens.push(call.metadata.get('token')[0]?.toString());
+    accepts.push(call.metadata.get('grpcgateway-accept')[0]?.toString());
     if (call.request.key.length === 0) {
       callback({ code: status.INVALID_ARGUMENT, details: 'etcdserver: key is not provided' });
       return;
@@ -109,6 +111,13 @@ describe('grpcClientBackend', () => {
     );
     await post(base, '/v3/kv/range', { key: 'aw==' });
     expect(tokens).toEqual(['abc.1', undefined]);
+  });
+
+  it('sends the Accept header as grpc-gateway does: `grpcgateway-accept` metadata', async () => {
+    accepts.length = 0;
+    await post(base, '/v3/kv/range', { key: 'aw==' }, { accept: 'application/json' });
+    await post(base, '/v3/kv/range', { key: 'aw==' });
+    expect(accepts).toEqual(['application/json', undefined]);
   });
 
   it('passes the gRPC status through (details as message)', async () => {

@@ -86,6 +86,15 @@ describe('unary routes', () => {
     expect('authorization' in backend.calls[1]!.meta).toBe(false);
   });
 
+  it('forwards the Accept header verbatim, and only when present', async () => {
+    const backend = new FakeBackend();
+    const base = await serve(backend);
+    await post(base, '/v3/kv/put', {}, { accept: 'application/json, */*' });
+    await post(base, '/v3/kv/put', {});
+    expect(backend.calls[0]!.meta.accept).toBe('application/json, */*');
+    expect('accept' in backend.calls[1]!.meta).toBe(false);
+  });
+
   it('ignores the query string, and serves /v3beta aliases unless disabled', async () => {
     const backend = new FakeBackend();
     backend.onUnary = async () => etcdserverpb.StatusResponse.fromPartial({ version: '3.4.23' });

@@ -112,6 +112,16 @@ export function opsHandler(
 
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // etcd serves /version and /health to GET only (allowMethod).
+    if ((url.pathname === '/version' || url.pathname === '/health') && req.method !== 'GET') {
+      res.writeHead(405, {
+        Allow: 'GET',
+        'Content-Type': 'text/plain; charset=utf-8',
+        'X-Content-Type-Options': 'nosniff',
+      });
+      res.end('Method Not Allowed\n');
+      return true;
+    }
     switch (url.pathname) {
       case '/version':
         res.setHeader('Content-Type', 'application/json');

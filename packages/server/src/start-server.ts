@@ -35,7 +35,7 @@ import { ConfigError, defaultConfig } from './config';
 import type { ServerConfig } from './config';
 import { opsHandler } from './http-endpoints';
 import { parseFailpoints, parseUnsafeModes } from './failpoints';
-import { clientOptions, loadTls, serverOptions } from './tls';
+import { clientOptions, loadTls, refuseGatewayCommonName, serverOptions } from './tls';
 import type { TlsMaterial } from './tls';
 import { createLogger } from './logger';
 
@@ -328,6 +328,12 @@ export async function startServer(
   // The JSON gateway forwards to this member's own gRPC listener, as etcd's does.
   const gw: { handler?: GatewayHandler; backend?: GrpcClientBackend } = {};
   const httpServer = http.createServer((req, res) => {
+    if (
+      clientTls?.clientCertAuth === true &&
+      etcd.auth.enabled &&
+      refuseGatewayCommonName(req, res)
+    )
+      return;
     if (ops(req, res)) return;
     if (gw.handler !== undefined) {
       gw.handler(req, res);

@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type tls from 'node:tls';
 import { ConfigError } from './config';
 
@@ -167,4 +168,29 @@ export function clientOptions(m: TlsMaterial): tls.ConnectionOptions {
     // Self-signed peers cannot be verified against a CA, as with etcd's --peer-auto-tls.
     ...(m.ca !== undefined ? { ca: m.ca } : { rejectUnauthorized: !m.selfSigned }),
   };
+}
+
+/**
+ * etcd's guard in front of its JSON gateway: with --client-cert-auth and auth
+ * enabled, a /v3/ (or /v3beta/) request whose verified client certificate
+ * has a Common Name is refused with 400 — the gateway calls the member with
+ * its own certificate, so that CN could not be the caller's identity. Answers
+ * the request and returns true when it refuses it.
+ */
+export function refuseGatewayCommonName(req: IncomingMessage, res: ServerResponse): boolean {
+  const pathname = (req.url ?? '/').split('?')[0]!.replace(/^\/v3beta\//, '/v3/');
+  if (!pathname.startsWith('/v3/')) return false;
+  const socket = req.socket as Partial<tls.TLSSocket>;
+  if (socket.authorized !== true || socket.getPeerCertificate === undefined) return false;
+  const cn: unknown = socket.getPeerCertificate().subject?.CN;
+  const name = Array.isArray(cn) ? (cn.at(-1) as unknown) : cn;
+  if (typeof name !== 'string' || name === '') return false;
+  res.writeHead(400, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(
+    'CommonName of client sending a request against gateway will be ignored and not used as expected\n',
+  );
+  return true;
 }

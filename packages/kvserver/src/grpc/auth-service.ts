@@ -2,6 +2,7 @@
 import type { AuthServer, etcdserverpb } from '@kv/api';
 import type { EtcdServer } from '../etcd-server';
 import { Errors } from '../errors';
+import { adminError } from './interceptors';
 import type { CallerContext, Interceptors } from './interceptors';
 
 const SERVICE = 'etcdserverpb.Auth';
@@ -15,7 +16,8 @@ export function authService(server: EtcdServer, ic: Interceptors): AuthServer {
   /** Root, or the user asking about itself. */
   const selfOrAdmin = (call: CallerContext, name: string): void => {
     ic.authorize(call, (user, auth) => {
-      if (user !== name && !auth.isAdmin(user)) throw Errors.permissionDenied();
+      const err = adminError(user, auth);
+      if (err !== undefined && user !== name) throw err;
     });
   };
   const withHeader = async <T extends { header: etcdserverpb.ResponseHeader | undefined }>(
@@ -95,9 +97,8 @@ export function authService(server: EtcdServer, ic: Interceptors): AuthServer {
       'forbidden',
       async (r: etcdserverpb.AuthRoleGetRequest, call) => {
         ic.authorize(call, (user, auth) => {
-          if (!auth.isAdmin(user) && !(auth.user(user)?.roles.includes(r.role) ?? false)) {
-            throw Errors.permissionDenied();
-          }
+          const err = adminError(user, auth);
+          if (err !== undefined && !(auth.user(user)?.roles.includes(r.role) ?? false)) throw err;
         });
         await server.linearizableReadBarrier();
         const role = server.auth.role(r.role);

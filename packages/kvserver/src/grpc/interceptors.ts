@@ -24,7 +24,8 @@ export interface MemberState {
 /** What identifies the caller: gRPC metadata and, with TLS, its certificate. */
 export interface CallerContext {
   readonly metadata: Metadata;
-  getAuthContext?(): { sslPeerCertificate?: { subject?: { CN?: string | string[] } } } | undefined;
+  getAuthContext?():
+    { sslPeerCertificate?: { raw?: Uint8Array; subject?: { CN?: string | string[] } } } | undefined;
 }
 
 export interface InterceptorOptions {
@@ -122,8 +123,11 @@ export class Interceptors {
 
   /**
    * The user a call acts for when auth is on: from its token (etcd's "token"
-   * metadata), or else from the CN of its TLS client certificate, as etcd
-   * does with --client-cert-auth. Undefined when auth is off.
+   * metadata), or else from the CN of its (verified) TLS client certificate,
+   * as etcd does with --client-cert-auth — an empty CN is the user named "",
+   * whom no permission check finds. A call from the JSON gateway (etcd's
+   * gateway marks its calls with "grpcgateway-accept" metadata) never acts
+   * for the gateway's own certificate. Undefined when auth is off.
    */
   user(call: CallerContext): string | undefined {
     const auth = this.#o.member.auth;
@@ -134,10 +138,13 @@ export class Interceptors {
       if (user === undefined) throw Errors.invalidAuthToken();
       return user;
     }
-    const cn = call.getAuthContext?.()?.sslPeerCertificate?.subject?.CN;
-    const name = Array.isArray(cn) ? cn[0] : cn;
-    if (name !== undefined && name !== '') return name;
-    throw Errors.userEmpty();
+    if (call.metadata.get('grpcgateway-accept').length > 0) throw Errors.userEmpty();
+    const cert = call.getAuthContext?.()?.sslPeerCertificate;
+    // Node reports "no certificate" as an empty object.
+    if (cert?.raw === undefined) throw Errors.userEmpty();
+    const cn = cert.subject?.CN;
+    // Go keeps the last CN of a subject with several.
+    return (Array.isArray(cn) ? cn.at(-1) : cn) ?? '';
   }
 
   /** Runs `check` with the caller's user name when auth is on. */
@@ -149,7 +156,8 @@ export class Interceptors {
   /** Admin-only calls: the caller must hold the root role when auth is on. */
   requireAdmin(call: CallerContext): void {
     this.authorize(call, (user, auth) => {
-      if (!auth.isAdmin(user)) throw Errors.permissionDenied();
+      const err = adminError(user, auth);
+      if (err !== undefined) throw err;
     });
   }
 
@@ -171,6 +179,18 @@ export class Interceptors {
     this.#started.inc(labels);
     return (code) => this.#handled.inc({ ...labels, grpc_code: codeName(code) });
   }
+}
+
+/**
+ * Why `user` may not make an admin call, as etcd's IsAdminPermitted answers:
+ * no user name, an unknown user, or a user without the root role.
+ */
+export function adminError(user: string, auth: AuthStore): Error | undefined {
+  if (user === '') return Errors.userEmpty();
+  const u = auth.user(user);
+  if (u === undefined) return Errors.userNotFound();
+  if (!auth.isAdmin(user)) return Errors.permissionDenied();
+  return undefined;
 }
 
 const CODE_NAMES = Object.fromEntries(

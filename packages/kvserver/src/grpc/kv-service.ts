@@ -71,10 +71,8 @@ export function kvService(server: EtcdServer, ic: Interceptors): KVServer {
       SERVICE,
       'Compact',
       'forbidden',
-      async (r: etcdserverpb.CompactionRequest, call) => {
-        ic.requireAdmin(call);
-        return server.compact(r);
-      },
+      // etcd 3.4 checks no permission for Compact, not even a user name.
+      async (r: etcdserverpb.CompactionRequest) => server.compact(r),
     ),
   };
 }
