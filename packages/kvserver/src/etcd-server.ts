@@ -659,15 +659,22 @@ export class EtcdServer {
   async #checkQuota(cost: number): Promise<void> {
     const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
     if (this.alarms.has(NOSPACE)) throw Errors.noSpace();
-    if (this.#dbSize + cost <= this.quotaBackendBytes) return;
-    this.#dbSize = (await this.#o.backend.size()).total;
-    if (this.#dbSize + cost <= this.quotaBackendBytes) return;
-    await this.alarm({
-      action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
-      memberID: this.memberId,
-      alarm: NOSPACE,
-    }).catch(() => undefined);
-    throw Errors.noSpace();
+    // The cached size is the last measurement plus what was let in since, so
+    // the backend is measured again only when that estimate reaches the quota.
+    if (this.#dbSize + cost > this.quotaBackendBytes) {
+      // Applied writes wait in the backend's batch: commit them to measure them.
+      await this.#o.backend.commit();
+      this.#dbSize = (await this.#o.backend.size()).total;
+      if (this.#dbSize + cost > this.quotaBackendBytes) {
+        await this.alarm({
+          action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
+          memberID: this.memberId,
+          alarm: NOSPACE,
+        }).catch(() => undefined);
+        throw Errors.noSpace();
+      }
+    }
+    this.#dbSize += cost;
   }
 
   /** Refreshes the cached backend size (the quota check reads it). */
