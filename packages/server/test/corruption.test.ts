@@ -164,6 +164,14 @@ describe('corruption check', () => {
       out.push(
         `status errors: ${JSON.stringify(/"errors":(\[[^\]]*\])/.exec(status.stdout)?.[1])}`,
       );
+      const health = await etcdctl([ep, 'endpoint', 'health']);
+      out.push(
+        `endpoint health: [exit ${health.code}] ${/is (un)?healthy/.exec(health.stdout + health.stderr)?.[0]}`,
+      );
+      const http = await fetch(`http://${m.endpoint}/health`);
+      // Only the verdict: our body also carries etcd 3.5's "reason" field.
+      const verdict = ((await http.json()) as { health: string }).health;
+      out.push(`GET /health: ${http.status} health=${verdict}`);
       await run(['alarm', 'disarm']);
       await run(['alarm', 'list']);
       await run(['put', 'a', '3']);
