@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { etcdserverpb } from '@kv/api';
 import { MemoryBackend, MvccStore } from '@kv/mvcc';
 import { ManualClock } from './clock';
+import { Errors } from './errors';
 import { silentLogger } from './logger';
+import { TestCluster } from './testing/test-cluster';
 import {
   CorruptionChecker,
   CorruptionError,
@@ -209,5 +212,56 @@ describe('hashkv peer request', () => {
     expect(await reasonOf(2)).toBe('compacted');
     expect(await reasonOf(4)).toBeUndefined();
     await mvcc.close();
+  });
+});
+
+describe('EtcdServer under a CORRUPT alarm (etcd 3.4 applierV3Corrupt)', () => {
+  it('refuses writes, compaction and leases with DataLoss, serves reads, and recovers on disarm', async () => {
+    const cluster = await TestCluster.start({ size: 1 });
+    try {
+      const s = (await cluster.waitForLeader()).server;
+      const key = Buffer.from('k');
+      const put = (v: string) =>
+        s.put(etcdserverpb.PutRequest.fromPartial({ key, value: Buffer.from(v) }));
+      await put('1');
+      const Action = etcdserverpb.AlarmRequest_AlarmAction;
+      const CORRUPT = etcdserverpb.AlarmType.CORRUPT;
+      await s.alarm({ action: Action.ACTIVATE, memberID: s.memberId, alarm: CORRUPT });
+      const corrupt = Errors.corrupt();
+      const refused = async (p: Promise<unknown>): Promise<void> => {
+        const err = await p.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toMatchObject({ grpcCode: corrupt.grpcCode, message: corrupt.message });
+      };
+      expect(corrupt.grpcCode).toBe(15); // DATA_LOSS
+      await refused(put('2'));
+      await refused(s.deleteRange(etcdserverpb.DeleteRangeRequest.fromPartial({ key })));
+      await refused(
+        s.txn(
+          etcdserverpb.TxnRequest.fromPartial({
+            success: [
+              { request: { $case: 'requestPut', value: { key, value: Buffer.from('3') } } },
+            ],
+          }),
+        ),
+      );
+      await refused(s.compact({ revision: 1n, physical: false }));
+      await refused(s.leaseGrant({ TTL: 10n, ID: 0n }));
+      // Reads, including read-only txns, are still served.
+      const r = await s.range(etcdserverpb.RangeRequest.fromPartial({ key }));
+      expect(r.kvs.map((kv) => Buffer.from(kv.value).toString())).toEqual(['1']);
+      const t = await s.txn(
+        etcdserverpb.TxnRequest.fromPartial({
+          success: [{ request: { $case: 'requestRange', value: { key } } }],
+        }),
+      );
+      expect(t.succeeded).toBe(true);
+      await s.alarm({ action: Action.DEACTIVATE, memberID: s.memberId, alarm: CORRUPT });
+      expect((await put('4')).header?.revision).toBe(3n);
+    } finally {
+      await cluster.close();
+    }
   });
 });
