@@ -219,7 +219,7 @@ describe('EtcdServer under a CORRUPT alarm (etcd 3.4 applierV3Corrupt)', () => {
   it('refuses writes, compaction and leases with DataLoss, serves reads, and recovers on disarm', async () => {
     const cluster = await TestCluster.start({ size: 1 });
     try {
-      const s = (await cluster.waitForLeader()).server;
+      let s = (await cluster.waitForLeader()).server;
       const key = Buffer.from('k');
       const put = (v: string) =>
         s.put(etcdserverpb.PutRequest.fromPartial({ key, value: Buffer.from(v) }));
@@ -258,6 +258,11 @@ describe('EtcdServer under a CORRUPT alarm (etcd 3.4 applierV3Corrupt)', () => {
         }),
       );
       expect(t.succeeded).toBe(true);
+      // The alarm is stored: a restarted member still refuses.
+      await cluster.stopMember(0);
+      await cluster.restartMember(0);
+      s = (await cluster.waitForLeader()).server;
+      await refused(put('2'));
       await s.alarm({ action: Action.DEACTIVATE, memberID: s.memberId, alarm: CORRUPT });
       expect((await put('4')).header?.revision).toBe(3n);
     } finally {
