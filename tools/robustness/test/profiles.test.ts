@@ -24,6 +24,15 @@ describe('robustness CI profiles', () => {
     expect(r.faults.length).toBeGreaterThan(3);
   }, 180_000);
 
+  it('the real server passes the ci-replace profile (members removed, wiped and added back)', async () => {
+    const r = await runProfile({ ...common, profile: PROFILES['ci-replace']! });
+    expect(r.findings.map((f) => f.message)).toEqual([]);
+    expect(r.ok).toBe(true);
+    // At least one member was replaced and rejoined under a new ID.
+    expect(r.faults.some((f) => / rejoined as [0-9a-f]+$/.test(f.fault))).toBe(true);
+    expect(r.finalRevision).toBeGreaterThan(50);
+  }, 120_000);
+
   it('catches stale linearizable reads (KV_UNSAFE_TEST_MODES=stale-reads)', async () => {
     const r = await runProfile({ ...common, profile: PROFILES['ci-stale-reads']! });
     expect(r.ok).toBe(false);
