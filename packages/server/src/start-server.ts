@@ -335,11 +335,13 @@ export async function startServer(
     )
       return;
     if (ops(req, res)) return;
-    if (gw.handler !== undefined) {
+    // etcd mounts its gateway under /v3/ (and /v3beta/); elsewhere Go's mux answers 404.
+    if (gw.handler !== undefined && /^\/v3(beta)?\//.test(req.url ?? '')) {
       gw.handler(req, res);
       return;
     }
     res.statusCode = 404;
+    res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('404 page not found\n');
   });

@@ -33,6 +33,11 @@ function validUrls(urls: readonly string[]): boolean {
   });
 }
 
+/** etcd's Cluster service answers with a header that carries no revision. */
+function clusterHeader(server: EtcdServer): etcdserverpb.ResponseHeader {
+  return { ...server.header(), revision: 0n };
+}
+
 export function clusterService(server: EtcdServer, ic: Interceptors): ClusterServer {
   return {
     memberAdd: ic.unary(
@@ -41,14 +46,16 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       'forbidden',
       async (r: etcdserverpb.MemberAddRequest) => {
         if (!validUrls(r.peerURLs)) throw Errors.memberBadURLs();
+        // etcd's order of checks: the ID (from the URLs and the time in
+        // seconds), then the peer URLs, then the number of learners.
+        const id = computeMemberId(r.peerURLs, '', Math.floor(Date.now() / 1000));
+        if (server.cluster.member(id) !== undefined) throw Errors.memberExist();
         const members = server.cluster.members();
         const taken = new Set(members.flatMap((m) => m.peerURLs));
         if (r.peerURLs.some((u) => taken.has(u))) throw Errors.peerURLExist();
         if (r.isLearner && members.filter((m) => m.isLearner).length >= MAX_LEARNERS) {
           throw Errors.tooManyLearners();
         }
-        const id = computeMemberId(r.peerURLs, '', Math.floor(Date.now() / 1000));
-        if (server.cluster.member(id) !== undefined) throw Errors.memberExist();
         const after = await server.proposeConfChange(
           r.isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode,
           id,
@@ -56,7 +63,7 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
         );
         const added = after.find((m) => m.id === id);
         return {
-          header: server.header(),
+          header: clusterHeader(server),
           member: added !== undefined ? toPbMember(added) : undefined,
           members: after.map(toPbMember),
         };
@@ -69,7 +76,7 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       async (r: etcdserverpb.MemberRemoveRequest) => {
         if (server.cluster.member(r.ID) === undefined) throw Errors.memberNotFound();
         const after = await server.proposeConfChange(ConfChangeType.RemoveNode, r.ID, undefined);
-        return { header: server.header(), members: after.map(toPbMember) };
+        return { header: clusterHeader(server), members: after.map(toPbMember) };
       },
     ),
     memberUpdate: ic.unary(
@@ -88,7 +95,7 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
           peerURLs: [...r.peerURLs],
           clientURLs: m.clientURLs,
         });
-        return { header: server.header(), members: after.map(toPbMember) };
+        return { header: clusterHeader(server), members: after.map(toPbMember) };
       },
     ),
     memberList: ic.unary(
@@ -97,7 +104,7 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       'allowed',
       async (r: etcdserverpb.MemberListRequest) => {
         if (r.linearizable) await server.linearizableReadBarrier();
-        return { header: server.header(), members: server.cluster.members().map(toPbMember) };
+        return { header: clusterHeader(server), members: server.cluster.members().map(toPbMember) };
       },
     ),
     memberPromote: ic.unary(
@@ -119,7 +126,7 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
           peerURLs: m.peerURLs,
           clientURLs: m.clientURLs,
         });
-        return { header: server.header(), members: after.map(toPbMember) };
+        return { header: clusterHeader(server), members: after.map(toPbMember) };
       },
     ),
   };

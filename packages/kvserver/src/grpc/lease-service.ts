@@ -69,7 +69,13 @@ export function leaseService(server: EtcdServer, ic: Interceptors): LeaseServer 
       etcdserverpb.LeaseKeepAliveResponse
     >,
   ): void => {
-    const done = ic.streamStarted(SERVICE, 'LeaseKeepAlive');
+    const counted = ic.streamStarted(SERVICE, 'LeaseKeepAlive');
+    let finished = false;
+    const done = (code: number): void => {
+      if (finished) return;
+      finished = true;
+      counted(code);
+    };
     try {
       ic.check(call.metadata, 'forbidden', undefined);
     } catch (err) {
@@ -78,27 +84,38 @@ export function leaseService(server: EtcdServer, ic: Interceptors): LeaseServer 
       done(e.grpcCode);
       return;
     }
+    // As etcd: one request at a time, each answered before the next is read,
+    // and the stream ends (OK) once the client half-closes and every request
+    // before that has been answered.
+    let chain = Promise.resolve();
+    let failed = false;
     call.on('data', (req: etcdserverpb.LeaseKeepAliveRequest) => {
-      server.leaseRenew(req.ID).then(
-        (ttl) => {
+      chain = chain.then(async () => {
+        if (failed || call.cancelled) return;
+        try {
+          const ttl = await server.leaseRenew(req.ID);
           call.write({ header: server.header(), ID: req.ID, TTL: BigInt(ttl) });
-        },
-        (err: unknown) => {
+        } catch (err) {
           if (err instanceof EtcdError && err.message === Errors.leaseNotFound().message) {
             // etcd reports an unknown lease in-band with TTL 0.
             call.write({ header: server.header(), ID: req.ID, TTL: 0n });
             return;
           }
+          failed = true;
           const e = err instanceof EtcdError ? err : Errors.notCapable();
           call.emit('error', { code: e.grpcCode, details: e.message });
-        },
-      );
+          done(e.grpcCode);
+        }
+      });
     });
     call.on('end', () => {
-      call.end();
-      done(status.OK);
+      void chain.then(() => {
+        if (failed || call.cancelled) return;
+        call.end();
+        done(status.OK);
+      });
     });
-    call.on('error', () => done(status.CANCELLED));
+    call.on('cancelled', () => done(status.CANCELLED));
   };
 
   return { leaseGrant, leaseRevoke, leaseTimeToLive, leaseLeases, leaseKeepAlive };

@@ -52,7 +52,8 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
       await server.backend.commit();
       await server.backend.defragment();
       await server.refreshDbSize();
-      return { header: server.header() };
+      // etcd answers Defragment and MoveLeader with an empty message (no header).
+      return { header: undefined };
     }),
 
     hash: ic.unary(SERVICE, 'Hash', 'allowed', async (): Promise<etcdserverpb.HashResponse> => {
@@ -100,7 +101,6 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
           } finally {
             await snap.close();
           }
-          const header = server.header();
           // Resolves on drain or on cancellation, so a client that goes away
           // does not leave the file held by a handler waiting forever.
           const writable = (): Promise<void> =>
@@ -115,7 +115,10 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
             });
           for (const piece of snapshotPieces(file)) {
             if (call.cancelled) break;
-            if (!call.write({ header, ...piece, version: SERVER_VERSION })) await writable();
+            // As etcd 3.6: no header, the storage version in every chunk.
+            if (!call.write({ header: undefined, ...piece, version: SERVER_VERSION })) {
+              await writable();
+            }
           }
           if (call.cancelled) {
             done(grpcStatus.CANCELLED);
@@ -141,7 +144,7 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
         if (target === undefined || target.isLearner) throw Errors.badLeaderTransferee();
         server.raftNode.withRawNode((n) => n.transferLeadership(r.targetID));
         await server.waitForLeaderChange(r.targetID);
-        return { header: server.header() };
+        return { header: undefined };
       },
     ),
 

@@ -81,7 +81,9 @@ class WatchSession {
 
   start(): void {
     this.call.on('data', (req: etcdserverpb.WatchRequest) => this.#onRequest(req));
-    this.call.on('end', () => this.#close());
+    // A client that half-closes still gets its events, as from etcd (whose
+    // gateway half-closes once the HTTP request body is complete): the
+    // session ends when the call is cancelled or fails.
     this.call.on('error', () => this.#close());
     this.call.on('cancelled', () => this.#close());
     this.#timer = this.clock.setInterval(() => this.#progressTick(), this.progressMs);
@@ -203,16 +205,15 @@ class WatchSession {
     const header = this.server.header(r.revision);
     if (r.compactRevision !== undefined || r.canceled === true) {
       this.#progress.delete(r.watchId);
+      const compacted = r.compactRevision !== undefined;
       await this.#write({
-        header,
+        // etcd's compaction cancel carries no revision and no reason.
+        header: compacted ? { ...header, revision: 0n } : header,
         watchId: BigInt(r.watchId),
         created: false,
         canceled: true,
         compactRevision: BigInt(r.compactRevision ?? 0),
-        cancelReason:
-          r.compactRevision !== undefined
-            ? 'etcdserver: mvcc: required revision has been compacted'
-            : '',
+        cancelReason: '',
         fragment: false,
         events: [],
       });
