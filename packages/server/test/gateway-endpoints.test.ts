@@ -714,6 +714,28 @@ const steps: Step[] = [
     },
   },
   {
+    name: 'maintenance calls as a user without the root role, and without a user',
+    async run(r) {
+      const out: string[] = [];
+      for (const h of [{ authorization: r.vars.get('alice')! }, {}]) {
+        out.push(
+          await r.post('/v3/maintenance/status', {}, h),
+          await r.post('/v3/maintenance/alarm', { action: 'GET' }, h),
+          await r.post('/v3/maintenance/defragment', {}, h),
+          await r.post('/v3/maintenance/hash', {}, h),
+          await r.post('/v3/maintenance/snapshot', {}, h),
+          await r.post('/v3/cluster/member/list', {}, h),
+          await r.post('/v3/cluster/member/promote', { ID: 42 }, h),
+          await r.post('/v3/lease/grant', { TTL: 60, ID: 8001 }, h),
+          await r.post('/v3/lease/revoke', { ID: 8001 }, h),
+          await r.post('/v3/lease/leases', {}, h),
+          await r.post('/v3/kv/compaction', { revision: 4 }, h),
+        );
+      }
+      return out.join('\n');
+    },
+  },
+  {
     name: 'as root: auth management',
     async run(r) {
       const h = { authorization: r.vars.get('root')! };

@@ -44,8 +44,10 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       SERVICE,
       'MemberAdd',
       'forbidden',
-      async (r: etcdserverpb.MemberAddRequest) => {
+      async (r: etcdserverpb.MemberAddRequest, call) => {
         if (!validUrls(r.peerURLs)) throw Errors.memberBadURLs();
+        // etcd's checkMembershipOperationPermission: root only when auth is on.
+        ic.requireAdmin(call);
         // etcd's order of checks: the ID (from the URLs and the time in
         // seconds), then the peer URLs, then the number of learners.
         const id = computeMemberId(r.peerURLs, '', Math.floor(Date.now() / 1000));
@@ -73,7 +75,8 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       SERVICE,
       'MemberRemove',
       'forbidden',
-      async (r: etcdserverpb.MemberRemoveRequest) => {
+      async (r: etcdserverpb.MemberRemoveRequest, call) => {
+        ic.requireAdmin(call);
         if (server.cluster.member(r.ID) === undefined) throw Errors.memberNotFound();
         const after = await server.proposeConfChange(ConfChangeType.RemoveNode, r.ID, undefined);
         return { header: clusterHeader(server), members: after.map(toPbMember) };
@@ -83,7 +86,8 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       SERVICE,
       'MemberUpdate',
       'forbidden',
-      async (r: etcdserverpb.MemberUpdateRequest) => {
+      async (r: etcdserverpb.MemberUpdateRequest, call) => {
+        ic.requireAdmin(call);
         const m = server.cluster.member(r.ID);
         if (m === undefined) throw Errors.memberNotFound();
         if (!validUrls(r.peerURLs)) throw Errors.memberBadURLs();
@@ -111,7 +115,8 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       SERVICE,
       'MemberPromote',
       'forbidden',
-      async (r: etcdserverpb.MemberPromoteRequest) => {
+      async (r: etcdserverpb.MemberPromoteRequest, call) => {
+        ic.requireAdmin(call);
         const m = server.cluster.member(r.ID);
         if (m === undefined) throw Errors.memberNotFound();
         if (!m.isLearner) throw Errors.memberNotLearner();

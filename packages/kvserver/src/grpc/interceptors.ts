@@ -161,6 +161,21 @@ export class Interceptors {
     });
   }
 
+  /**
+   * etcd's guard on Defragment, Hash, HashKV and Snapshot: root only when
+   * auth is on, refused with the auth store's own errors ("auth: permission
+   * denied", "auth: user name is empty", ...) and code Unknown, as etcd's
+   * maintenance server returns them without translating them.
+   */
+  requireAdminForMaintenance(call: CallerContext): void {
+    try {
+      this.requireAdmin(call);
+    } catch (err) {
+      if (!(err instanceof EtcdError)) throw err;
+      throw new EtcdError(status.UNKNOWN, err.message.replace(/^etcdserver: /, 'auth: '));
+    }
+  }
+
   /** The checks that run before any handler (also used by streaming calls). */
   check(metadata: Metadata, learner: LearnerPolicy, request: unknown): void {
     const m = this.#o.member;

@@ -20,12 +20,14 @@ export function leaseService(server: EtcdServer, ic: Interceptors): LeaseServer 
     'LeaseRevoke',
     'forbidden',
     async (r: etcdserverpb.LeaseRevokeRequest, call): Promise<etcdserverpb.LeaseRevokeResponse> => {
-      // Revoking deletes the attached keys: the caller must be allowed to write them.
-      ic.authorize(call, (user, auth) => {
-        for (const key of server.lessor.get(r.ID)?.keys.values() ?? []) {
-          auth.checkRange(user, 'write', key, Buffer.alloc(0));
-        }
-      });
+      // Revoking deletes the attached keys: the caller must be allowed to write
+      // them (a lease without keys needs no user at all, as in etcd).
+      const keys = [...(server.lessor.get(r.ID)?.keys.values() ?? [])];
+      if (keys.length > 0) {
+        ic.authorize(call, (user, auth) => {
+          for (const key of keys) auth.checkRange(user, 'write', key, Buffer.alloc(0));
+        });
+      }
       return server.leaseRevoke(r);
     },
   );

@@ -48,7 +48,8 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
       },
     ),
 
-    defragment: ic.unary(SERVICE, 'Defragment', 'allowed', async () => {
+    defragment: ic.unary(SERVICE, 'Defragment', 'allowed', async (_r, call) => {
+      ic.requireAdminForMaintenance(call);
       await server.backend.commit();
       await server.backend.defragment();
       await server.refreshDbSize();
@@ -56,19 +57,27 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
       return { header: undefined };
     }),
 
-    hash: ic.unary(SERVICE, 'Hash', 'allowed', async (): Promise<etcdserverpb.HashResponse> => {
-      await server.backend.commit();
-      // One value over every bucket, in bucket order.
-      let hash = 0;
-      for (const b of BUCKETS) hash = (Math.imul(hash, 31) + (await server.backend.hash(b))) >>> 0;
-      return { header: server.header(), hash };
-    }),
+    hash: ic.unary(
+      SERVICE,
+      'Hash',
+      'allowed',
+      async (_r, call): Promise<etcdserverpb.HashResponse> => {
+        ic.requireAdminForMaintenance(call);
+        await server.backend.commit();
+        // One value over every bucket, in bucket order.
+        let hash = 0;
+        for (const b of BUCKETS)
+          hash = (Math.imul(hash, 31) + (await server.backend.hash(b))) >>> 0;
+        return { header: server.header(), hash };
+      },
+    ),
 
     hashKv: ic.unary(
       SERVICE,
       'HashKV',
       'allowed',
-      async (r: etcdserverpb.HashKVRequest): Promise<etcdserverpb.HashKVResponse> => {
+      async (r: etcdserverpb.HashKVRequest, call): Promise<etcdserverpb.HashKVResponse> => {
+        ic.requireAdminForMaintenance(call);
         let h: { hash: number; revision: number; compactRevision: number };
         try {
           h = await server.mvcc.hashKV(Number(r.revision));
@@ -92,6 +101,7 @@ export function maintenanceService(server: EtcdServer, ic: Interceptors): Mainte
       void (async () => {
         try {
           ic.check(call.metadata, 'allowed', undefined);
+          ic.requireAdminForMaintenance(call);
           await server.backend.commit();
           const snap = await server.backend.snapshot();
           let file: BboltFile;
