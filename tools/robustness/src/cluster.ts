@@ -202,47 +202,92 @@ export class Cluster {
    */
   async replace(i: number): Promise<void> {
     const m = this.members[i]!;
-    // Membership changes go through the leader (or any other live member).
-    const leader = await this.leader();
-    const other =
-      leader !== undefined && leader !== i
-        ? this.members[leader]!
-        : this.members.find((o) => o !== m && this.isRunning(o.index) && !o.stopped)!;
-    const cl = new ClusterClient(other.endpoint, credentials.createInsecure(), {
-      channelOverride: other.admin.kv.getChannel(),
-    });
-    const step = async <T>(what: string, p: Promise<T>): Promise<T> => {
+    const peerURL = `http://127.0.0.1:${m.proxy.listenPort}`;
+    const oldId = BigInt(`0x${m.id}`);
+    await this.#membership(i, 'MemberRemove', async (cl) => {
       try {
-        return await p;
+        await call(
+          cl.memberRemove.bind(cl),
+          etcdserverpb.MemberRemoveRequest.fromPartial({ ID: oldId }),
+          10_000,
+        );
       } catch (err) {
-        throw new Error(`${what} of m${i} via m${other.index}: ${(err as Error).message}`);
+        // An earlier attempt that timed out was applied after all (unless
+        // the member asked has not applied the member's addition yet).
+        if (!(err as Error).message.includes('member not found')) throw err;
+        const list = await call(
+          cl.memberList.bind(cl),
+          etcdserverpb.MemberListRequest.fromPartial({ linearizable: true }),
+          10_000,
+        );
+        if (list.members.some((x) => x.ID === oldId)) throw err;
       }
-    };
-    await step(
-      'MemberRemove',
-      call(
-        cl.memberRemove.bind(cl),
-        etcdserverpb.MemberRemoveRequest.fromPartial({ ID: BigInt(`0x${m.id}`) }),
-        10_000,
-      ),
-    );
+    });
     await this.kill(i);
     fs.rmSync(m.dataDir, { recursive: true, force: true });
-    const added = await step(
-      'MemberAdd',
-      call(
-        cl.memberAdd.bind(cl),
-        etcdserverpb.MemberAddRequest.fromPartial({
-          peerURLs: [`http://127.0.0.1:${m.proxy.listenPort}`],
-        }),
-        10_000,
-      ),
-    );
-    m.id = added.member!.ID.toString(16);
+    const newId = await this.#membership(i, 'MemberAdd', async (cl) => {
+      try {
+        const added = await call(
+          cl.memberAdd.bind(cl),
+          etcdserverpb.MemberAddRequest.fromPartial({ peerURLs: [peerURL] }),
+          10_000,
+        );
+        return added.member!.ID;
+      } catch (err) {
+        if (!(err as Error).message.includes('Peer URLs already exists')) throw err;
+        // An earlier attempt that timed out was applied after all.
+        const list = await call(
+          cl.memberList.bind(cl),
+          etcdserverpb.MemberListRequest.fromPartial({ linearizable: true }),
+          10_000,
+        );
+        const mine = list.members.find((x) => x.peerURLs.includes(peerURL));
+        if (mine === undefined || mine.ID === oldId) throw err;
+        return mine.ID;
+      }
+    });
+    m.id = newId.toString(16);
     m.joinExisting = true;
     m.log = [];
     this.spawn(i);
-    await step('restart', this.waitHealthy([i]));
+    try {
+      await this.waitHealthy([i]);
+    } catch (err) {
+      throw new Error(`restart of m${i}: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Runs a membership call through the leader (or another live member),
+   * retrying for up to 30 s as etcd's robustness tests do: with failpoint
+   * crashes on, the quorum may be down for a moment (a crashed member is
+   * restarted between attempts), and a call that timed out may still be
+   * applied (the callback treats that outcome as success).
+   */
+  async #membership<T>(i: number, what: string, fn: (cl: ClusterClient) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 30_000;
+    for (let attempt = 1; ; attempt++) {
+      for (const o of this.members)
+        if (o.index !== i && !this.isRunning(o.index)) this.spawn(o.index);
+      const leader = await this.leader();
+      const other =
+        leader !== undefined && leader !== i
+          ? this.members[leader]!
+          : (this.members.find((o) => o.index !== i && this.isRunning(o.index) && !o.stopped) ??
+            this.members.find((o) => o.index !== i)!);
+      const cl = new ClusterClient(other.endpoint, credentials.createInsecure(), {
+        channelOverride: other.admin.kv.getChannel(),
+      });
+      try {
+        return await fn(cl);
+      } catch (err) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `${what} of m${i} via m${other.index} (attempt ${attempt}): ${(err as Error).message}`,
+          );
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   pause(i: number): void {
