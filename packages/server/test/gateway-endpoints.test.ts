@@ -201,7 +201,10 @@ class Normaliser {
   }
 
   value(v: unknown, key?: string, parent?: Record<string, unknown>): unknown {
-    if (key !== undefined && key in PLACEHOLDERS) return PLACEHOLDERS[key];
+    // (An election's leader is an object and stays; a member ID becomes a placeholder.)
+    if (key !== undefined && key in PLACEHOLDERS && (typeof v !== 'object' || v === null)) {
+      return PLACEHOLDERS[key];
+    }
     // The server version in a status answer (3.4.23 against ours).
     if (key === 'version' && parent !== undefined && 'dbSize' in parent) return '<version>';
     if (key !== undefined && ID_KEYS.has(key) && (typeof v === 'string' || typeof v === 'number')) {
@@ -210,8 +213,9 @@ class Normaliser {
     if (typeof v === 'string' && this.urls.has(v)) return this.urls.get(v);
     if (Array.isArray(v)) {
       const items = v.map((x) => this.value(x, undefined, undefined));
-      // Members come in ID order and leases in map order: the IDs differ.
-      if (key === 'members' || key === 'leases') {
+      // Members come in ID order (the IDs differ), leases and a lease's keys
+      // in Go map order (random).
+      if (key === 'members' || key === 'leases' || key === 'keys') {
         return items.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
       }
       return items;
@@ -375,18 +379,19 @@ const steps: Step[] = [
 
   // ---- watch (streamed)
   {
-    name: 'watch: created, events, progress, cancel',
+    name: 'watch: created, compaction cancel, progress, events',
     async run(r) {
       const s = new Stream(r.base(), '/v3/watch', [
         { create_request: { key: b64('w/'), range_end: b64('w0'), prev_kv: true } },
         { create_request: { key: b64('w/x'), start_revision: 1 } },
         { create_request: { key: b64('w/y'), filters: ['NODELETE'] } },
+        { progress_request: {} },
       ]);
       try {
         const lines: string[] = [];
-        // Three created responses, and the cancel of the watcher whose start
-        // revision is compacted.
-        for (let i = 0; i < 4; i++) lines.push(await s.next());
+        // Three created responses, the cancel of the watcher whose start
+        // revision is compacted, and the progress notification.
+        for (let i = 0; i < 5; i++) lines.push(await s.next());
         await request(r.base(), '/v3/kv/put', put('w/y', '1'));
         await request(r.base(), '/v3/kv/put', put('w/y', '2'));
         await request(r.base(), '/v3/kv/deleterange', { key: b64('w/y') });
@@ -647,6 +652,55 @@ const steps: Step[] = [
   call('v3beta auth/user/list', '/v3beta/auth/user/list'),
   call('v3alpha kv/range', '/v3alpha/kv/range', { key: b64('gw/a') }),
   call('unknown route', '/v3/kv/nothing', {}),
+
+  // ---- lock and election
+  call('lease/grant for lock and election', '/v3/lease/grant', { TTL: 300, ID: 9001 }),
+  call('lease/grant for a second campaign', '/v3/lease/grant', { TTL: 300, ID: 9002 }),
+  call('lock/lock', '/v3/lock/lock', { name: b64('lk'), lease: 9001 }),
+  call('lock/lock unknown lease', '/v3/lock/lock', { name: b64('lk'), lease: 9999 }),
+  call('lock/unlock', '/v3/lock/unlock', { key: b64('lk/2329') }),
+  call('lock/unlock missing key', '/v3/lock/unlock', { key: b64('lk/none') }),
+  {
+    name: 'election/campaign',
+    async run(r) {
+      const reply = await request(r.base(), '/v3/election/campaign', {
+        name: b64('el'),
+        lease: 9001,
+        value: b64('v0'),
+      });
+      r.vars.set('leader', JSON.stringify((JSON.parse(reply.text) as { leader: object }).leader));
+      return r.norm.reply(reply);
+    },
+  },
+  call('election/leader', '/v3/election/leader', { name: b64('el') }),
+  call('election/leader no election', '/v3/election/leader', { name: b64('el-none') }),
+  {
+    name: 'election/observe (streamed) and proclaim',
+    async run(r) {
+      const s = new Stream(r.base(), '/v3/election/observe', [{ name: b64('el') }]);
+      try {
+        const lines = [await s.next()];
+        const proclaimed = await request(r.base(), '/v3/election/proclaim', {
+          leader: JSON.parse(r.vars.get('leader')!) as object,
+          value: b64('v1'),
+        });
+        lines.push(await s.next());
+        return `${r.norm.reply(proclaimed)}\n${s.status} ${s.contentType}\n${lines.map((l) => r.norm.text(l)).join('\n')}`;
+      } finally {
+        s.close();
+      }
+    },
+  },
+  call('election/proclaim not leader', '/v3/election/proclaim', {
+    leader: { name: b64('el'), key: b64('el/2329'), rev: 1, lease: 9001 },
+    value: b64('x'),
+  }),
+  {
+    name: 'election/resign',
+    run: (r) =>
+      r.post('/v3/election/resign', { leader: JSON.parse(r.vars.get('leader')!) as object }),
+  },
+  call('election/leader after resign', '/v3/election/leader', { name: b64('el') }),
 
   // ---- auth
   call('auth/enable without root', '/v3/auth/enable'),
