@@ -50,7 +50,9 @@ export class MemoryMemberStorage implements MemberStorage {
     const first = entries[0];
     if (first !== undefined) {
       // Conflicting suffix is replaced, as a WAL does.
-      this.entries = this.entries.filter((e) => e.index < first.index).concat(entries);
+      const keep = this.entries.findLastIndex((e) => e.index < first.index);
+      this.entries.length = keep + 1;
+      for (const e of entries) this.entries.push(e);
     }
   }
 
