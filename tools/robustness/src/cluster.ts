@@ -258,11 +258,12 @@ export class Cluster {
   }
 
   /**
-   * Runs a membership call through the leader (or another live member),
-   * retrying for up to 30 s as etcd's robustness tests do: with failpoint
-   * crashes on, the quorum may be down for a moment (a crashed member is
-   * restarted between attempts), and a call that timed out may still be
-   * applied (the callback treats that outcome as success).
+   * Runs a membership call through the leader (or another live member).
+   * With failpoint crashes on, the quorum may be down for a moment: a call
+   * that fails while another member was down or crashed is retried for up
+   * to 30 s (crashed members are restarted in between), and one that timed
+   * out may still be applied (the callback treats that outcome as success).
+   * A call that fails while every other member was up is not retried.
    */
   async #membership<T>(i: number, what: string, fn: (cl: ClusterClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + 30_000;
@@ -278,10 +279,19 @@ export class Cluster {
       const cl = new ClusterClient(other.endpoint, credentials.createInsecure(), {
         channelOverride: other.admin.kv.getChannel(),
       });
+      const others = this.members.filter((o) => o.index !== i);
+      const exits = (): number => others.reduce((n, o) => n + o.unexpectedExits, 0);
+      const exitsBefore = exits();
+      const allUp = others.every((o) => this.isRunning(o.index) && !o.stopped);
       try {
         return await fn(cl);
       } catch (err) {
-        if (Date.now() > deadline)
+        // With every other member up throughout, a failure is the server's
+        // (a member that could not be reached at all may have just died).
+        const msg = (err as Error).message;
+        const unreachable = /No connection established|Connection dropped|ECONNRESET/.test(msg);
+        const crashed = !allUp || unreachable || exits() !== exitsBefore;
+        if (!crashed || Date.now() > deadline)
           throw new Error(
             `${what} of m${i} via m${other.index} (attempt ${attempt}): ${(err as Error).message}`,
           );
