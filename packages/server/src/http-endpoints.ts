@@ -172,3 +172,39 @@ export function opsHandler(
     }
   };
 }
+
+/**
+ * etcd's access controller on the client port, with its default --cors '*':
+ * every answer carries the CORS headers, and a preflight (OPTIONS) is
+ * answered 200 with an empty body. Returns true when it answered.
+ */
+export function corsAndPreflight(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE');
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Headers', 'accept, content-type, authorization');
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(200, { 'Content-Length': '0' });
+  res.end();
+  return true;
+}
+
+/**
+ * Go's ServeMux answer for "/v3" (etcd registers the gateway's subtree
+ * "/v3/"): 301 to "/v3/", with a small HTML body for GET and HEAD.
+ * Returns true when it answered.
+ */
+export function subtreeRedirect(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  if ((q < 0 ? url : url.slice(0, q)) !== '/v3') return false;
+  const target = `/v3/${q < 0 ? '' : url.slice(q)}`;
+  res.statusCode = 301;
+  res.setHeader('Location', target);
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    res.setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.end(`<a href="${target.replace(/&/g, '&amp;')}">Moved Permanently</a>.\n\n`);
+  } else {
+    res.end();
+  }
+  return true;
+}

@@ -33,7 +33,7 @@ import { listenClient } from './client-listener';
 import type { ClientListener } from './client-listener';
 import { ConfigError, defaultConfig } from './config';
 import type { ServerConfig } from './config';
-import { opsHandler } from './http-endpoints';
+import { corsAndPreflight, opsHandler, subtreeRedirect } from './http-endpoints';
 import { parseFailpoints, parseUnsafeModes } from './failpoints';
 import { clientOptions, loadTls, refuseGatewayCommonName, serverOptions } from './tls';
 import type { TlsMaterial } from './tls';
@@ -334,18 +334,22 @@ export async function startServer(
       refuseGatewayCommonName(req, res)
     )
       return;
+    // The metrics listeners (--listen-metrics-urls) have no access controller in etcd.
+    if (!metricsPorts.has(req.socket.localPort ?? 0) && corsAndPreflight(req, res)) return;
     if (ops(req, res)) return;
     // etcd mounts its gateway under /v3/ (and /v3beta/); elsewhere Go's mux answers 404.
     if (gw.handler !== undefined && /^\/v3(beta)?\//.test(req.url ?? '')) {
       gw.handler(req, res);
       return;
     }
+    if (subtreeRedirect(req, res)) return;
     res.statusCode = 404;
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('404 page not found\n');
   });
   const listeners: ClientListener[] = [];
+  const metricsPorts = new Set<number>();
   try {
     for (const url of config.listenClientUrls) {
       listeners.push(
@@ -358,7 +362,9 @@ export async function startServer(
       );
     }
     for (const url of config.listenMetricsUrls) {
-      listeners.push(await listenClient({ url, grpc, http: httpServer }));
+      const l = await listenClient({ url, grpc, http: httpServer });
+      listeners.push(l);
+      metricsPorts.add(l.port);
     }
   } catch (err) {
     for (const l of listeners) await l.close();

@@ -18,8 +18,27 @@ import type { ServerKind } from './harness';
 
 interface Reply {
   readonly status: number;
+  /** The content type, and which of etcd's CORS and nosniff headers came. */
   readonly contentType: string;
   readonly text: string;
+}
+
+const CORS_HEADERS = {
+  'access-control-allow-methods': 'POST, GET, OPTIONS, PUT, DELETE',
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'accept, content-type, authorization',
+};
+
+function headerFacts(h: http.IncomingHttpHeaders): string {
+  const cors = Object.entries(CORS_HEADERS).every(([k, v]) => h[k] === v);
+  return [
+    String(h['content-type']),
+    cors ? 'cors' : 'no-cors',
+    h['x-content-type-options'] === 'nosniff' ? 'nosniff' : '',
+    h.location !== undefined ? `location ${h.location}` : '',
+  ]
+    .filter((x) => x !== '')
+    .join(' ');
 }
 
 function request(
@@ -27,19 +46,20 @@ function request(
   path: string,
   body: string | object = {},
   headers: Readonly<Record<string, string>> = {},
+  method = 'POST',
 ): Promise<Reply> {
   const payload = typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
       `${base}${path}`,
-      { method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+      { method, headers: { 'content-type': 'application/json', ...headers } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
           resolve({
             status: res.statusCode ?? 0,
-            contentType: String(res.headers['content-type']),
+            contentType: headerFacts(res.headers),
             text: Buffer.concat(chunks).toString(),
           }),
         );
@@ -73,7 +93,7 @@ class Stream {
     });
     this.req.on('response', (res) => {
       this.status = res.statusCode ?? 0;
-      this.contentType = String(res.headers['content-type']);
+      this.contentType = headerFacts(res.headers);
       res.setEncoding('utf8');
       res.on('data', (t: string) => {
         this.buffered += t;
@@ -652,6 +672,27 @@ const steps: Step[] = [
   call('v3beta auth/user/list', '/v3beta/auth/user/list'),
   call('v3alpha kv/range', '/v3alpha/kv/range', { key: b64('gw/a') }),
   call('unknown route', '/v3/kv/nothing', {}),
+  {
+    name: 'other methods: GET on a gateway route, OPTIONS (CORS preflight), GET elsewhere',
+    async run(r) {
+      const out: string[] = [];
+      for (const [method, path] of [
+        ['GET', '/v3/kv/range'],
+        ['PUT', '/v3/kv/put'],
+        ['OPTIONS', '/v3/kv/range'],
+        ['OPTIONS', '/version'],
+        ['OPTIONS', '/nothing'],
+        ['GET', '/nothing'],
+        ['GET', '/v3'],
+        ['POST', '/v3?x=1'],
+      ] as const) {
+        out.push(
+          `${method} ${path}: ${r.norm.reply(await request(r.base(), path, '', {}, method))}`,
+        );
+      }
+      return out.join('\n');
+    },
+  },
 
   // ---- lock and election
   call('lease/grant for lock and election', '/v3/lease/grant', { TTL: 300, ID: 9001 }),
