@@ -6,9 +6,18 @@
 
 type Labels = Readonly<Record<string, string>>;
 
+// Hot paths pass the same frozen label objects again and again (one per gRPC
+// method and code): their keys are computed once. Other objects may be
+// one-off or mutated later, so they are not remembered.
+const frozenLabelKeys = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels): string {
+  const cached = frozenLabelKeys.get(labels);
+  if (cached !== undefined) return cached;
   const keys = Object.keys(labels).sort();
-  return keys.map((k) => `${k}="${escapeLabel(labels[k] ?? '')}"`).join(',');
+  const key = keys.map((k) => `${k}="${escapeLabel(labels[k] ?? '')}"`).join(',');
+  if (Object.isFrozen(labels)) frozenLabelKeys.set(labels, key);
+  return key;
 }
 
 function escapeLabel(v: string): string {

@@ -39,6 +39,21 @@ export interface InterceptorOptions {
 /** Which calls a learner may serve. */
 export type LearnerPolicy = 'allowed' | 'forbidden' | ((request: unknown) => boolean);
 
+/** The labels of grpc_server_handled_total for one method, one frozen object per code. */
+function handledLabels(
+  labels: Readonly<Record<string, string>>,
+): (code: number) => Readonly<Record<string, string>> {
+  const byCode = new Map<number, Readonly<Record<string, string>>>();
+  return (code) => {
+    let l = byCode.get(code);
+    if (l === undefined) {
+      l = Object.freeze({ ...labels, grpc_code: codeName(code) });
+      byCode.set(code, l);
+    }
+    return l;
+  };
+}
+
 export class Interceptors {
   readonly #o: InterceptorOptions;
   readonly #started: Counter;
@@ -71,13 +86,18 @@ export class Interceptors {
     learner: LearnerPolicy,
     fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
   ): handleUnaryCall<Req, Res> {
-    const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
+    const labels = Object.freeze({
+      grpc_type: 'unary',
+      grpc_service: service,
+      grpc_method: method,
+    });
+    const handled = handledLabels(labels);
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const start = performance.now();
       this.#started.inc(labels);
       const finish = (code: number, err?: unknown): void => {
         const seconds = (performance.now() - start) / 1000;
-        this.#handled.inc({ ...labels, grpc_code: codeName(code) });
+        this.#handled.inc(handled(code));
         this.#latency.observe(seconds, labels);
         if (seconds * 1000 > this.#slowMs) {
           this.#o.logger.warn(
