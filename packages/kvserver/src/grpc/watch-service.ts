@@ -26,16 +26,28 @@ export interface WatchServiceOptions {
   readonly progressNotifyMs?: number;
 }
 
-function toPbEvent(e: MvccEvent): {
-  type: 0 | 1;
-  kv: ReturnType<typeof toPbKeyValue>;
-  prevKv: ReturnType<typeof toPbKeyValue> | undefined;
-} {
-  return {
-    type: e.type === EventType.Put ? 0 : 1,
-    kv: toPbKeyValue(e.kv),
-    prevKv: e.prevKv !== undefined ? toPbKeyValue(e.prevKv) : undefined,
-  };
+interface PbEvent {
+  readonly type: 0 | 1;
+  readonly kv: ReturnType<typeof toPbKeyValue>;
+  readonly prevKv: ReturnType<typeof toPbKeyValue> | undefined;
+}
+
+// MVCC hands the same event object to every watcher of a write (prevKv
+// watchers get their own copy), so with many watchers on a key each event is
+// converted once. Converted events are only read (encoded), never changed.
+const pbEvents = new WeakMap<MvccEvent, PbEvent>();
+
+function toPbEvent(e: MvccEvent): PbEvent {
+  let pb = pbEvents.get(e);
+  if (pb === undefined) {
+    pb = {
+      type: e.type === EventType.Put ? 0 : 1,
+      kv: toPbKeyValue(e.kv),
+      prevKv: e.prevKv !== undefined ? toPbKeyValue(e.prevKv) : undefined,
+    };
+    pbEvents.set(e, pb);
+  }
+  return pb;
 }
 
 export function watchService(
