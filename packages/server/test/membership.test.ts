@@ -2,7 +2,8 @@
  * Membership changes with the real etcdctl on a running 3-member cluster:
  * add a member that joins with --initial-cluster-state existing and catches
  * up, add a learner and promote it once caught up, remove a member (it stops
- * serving); remove a member, wipe it and add it back under its old peer URL.
+ * serving); a member removed while stopped stops when it resumes; remove a
+ * member, wipe it and add it back under its old peer URL.
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +134,47 @@ describe('membership changes through etcdctl', () => {
       'put',
       'x',
       'y',
+    ]);
+    expect(after.code).not.toBe(0);
+  }, 60_000);
+});
+
+describe('a member removed while it was stopped', () => {
+  it('is refused by its peers when it resumes, and stops', async () => {
+    const idx = cluster.members.findIndex((m) => m.name === 'm3');
+    const m3 = cluster.members[idx]!;
+    const list = await etcdctl([`--endpoints=${cluster.endpoints}`, 'member', 'list']);
+    const id = list.stdout
+      .split('\n')
+      .find((l) => l.includes(', m3,'))!
+      .split(',')[0]!
+      .trim();
+    m3.proc!.kill('SIGSTOP');
+    try {
+      const r = await etcdctl([
+        `--endpoints=${cluster.members[0]!.endpoint}`,
+        '--command-timeout=10s',
+        'member',
+        'remove',
+        id,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      m3.proc!.kill('SIGCONT');
+    }
+    // It missed its removal; its peers dropped its connections and refuse
+    // it when it dials again, so it learns it and stops.
+    const deadline = Date.now() + 20_000;
+    while (!m3.log.join('').includes('this member was removed from the cluster; stopping')) {
+      if (Date.now() > deadline) throw new Error(`m3 did not stop:\n${m3.log.join('')}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const after = await etcdctl([
+      `--endpoints=${m3.endpoint}`,
+      '--command-timeout=3s',
+      'get',
+      'before-join-0',
+      '--consistency=s',
     ]);
     expect(after.code).not.toBe(0);
   }, 60_000);

@@ -34,7 +34,14 @@ export interface TransportHandler {
   reportSnapshot(peer: bigint, status: 'finish' | 'failure'): void;
   /** Answers a request from a peer (see {@link Transport.request}). */
   readonly onRequest?: (kind: string, payload: Uint8Array) => Promise<Uint8Array>;
+  /** True for a member removed from the cluster: its connections are refused. */
+  readonly isRemovedMember?: (id: bigint) => boolean;
+  /** A peer refused this member as removed from the cluster (etcd then stops it). */
+  readonly onRemovedFromCluster?: () => void;
 }
+
+/** The reason a peer gives a removed member for refusing it (etcd's text). */
+export const REMOVED_MEMBER_REASON = 'the member has been permanently removed from the cluster';
 
 /** See {@link PeerTransportOptions.snapshotSource}. */
 export type SnapshotSource = (
@@ -191,6 +198,8 @@ export class PeerTransport implements Transport {
   readonly #peers = new Map<bigint, PeerLink>();
   readonly #servers: net.Server[] = [];
   readonly #inbound = new Set<net.Socket>();
+  /** The sending member of each inbound connection, once its hello is read. */
+  readonly #inboundFrom = new WeakMap<net.Socket, string>();
   readonly maxQueued: number;
   readonly clock: Clock;
   #closed = false;
@@ -234,6 +243,11 @@ export class PeerTransport implements Transport {
   removePeer(id: bigint): void {
     this.#peers.get(id)?.close();
     this.#peers.delete(id);
+    // Its connections to this member go too: if it is still running, it
+    // dials again and is refused as removed (see isRemovedMember).
+    const from = id.toString(16);
+    for (const socket of this.#inbound)
+      if (this.#inboundFrom.get(socket) === from) socket.destroy();
   }
 
   isActive(id: bigint): boolean {
@@ -331,9 +345,11 @@ export class PeerTransport implements Transport {
   }
 
   /** @internal */
-  onReject(_id: bigint, _reason: string): void {
-    // The peer refused us (another cluster, or we were removed); keep retrying
-    // quietly: Raft treats it as unreachable.
+  onReject(_id: bigint, reason: string): void {
+    // Another cluster: keep retrying quietly (Raft treats it as unreachable).
+    // Removed from the cluster: the peer has applied it, so it is final.
+    if (reason === REMOVED_MEMBER_REASON && !this.#closed)
+      this.options.handler.onRemovedFromCluster?.();
   }
 
   async #sendSnapshot(link: PeerLink, message: Message): Promise<void> {
@@ -407,6 +423,7 @@ export class PeerTransport implements Transport {
         if (hello === undefined) {
           hello = this.#checkHello(socket, frame);
           if (hello === undefined) return;
+          this.#inboundFrom.set(socket, hello.from);
           continue;
         }
         if (frame.type === FrameType.RaftMessage) {
@@ -473,6 +490,11 @@ export class PeerTransport implements Transport {
       return refuse(
         `cluster ID mismatch: local ${this.options.clusterId.toString(16)}, remote ${hello.clusterId}`,
       );
+    }
+    // A removed member is told so, and stops (etcd's rafthttp answers it 410 Gone).
+    const removed = this.options.handler.isRemovedMember;
+    if (removed !== undefined && /^[0-9a-f]{1,16}$/.test(hello.from)) {
+      if (removed(BigInt(`0x${hello.from}`))) return refuse(REMOVED_MEMBER_REASON);
     }
     if (hello.to !== this.options.memberId.toString(16)) {
       return refuse(`member ID mismatch: this is ${this.options.memberId.toString(16)}`);
