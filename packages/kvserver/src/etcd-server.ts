@@ -454,8 +454,7 @@ export class EtcdServer {
 
   async put(p: etcdserverpb.PutRequest): Promise<etcdserverpb.PutResponse> {
     checkPut(p);
-    const quota = this.#checkQuota(p.key.length + p.value.length);
-    if (quota !== undefined) await quota;
+    await this.#checkQuota(p.key.length + p.value.length);
     const { response } = await this.#propose(
       RequestKind.Put,
       etcdserverpb.PutRequest.encode(p).finish(),
@@ -483,10 +482,11 @@ export class EtcdServer {
       stampHeader(resp, this.header(revision));
       return resp;
     }
-    const payload = etcdserverpb.TxnRequest.encode(t).finish();
-    const quota = this.#checkQuota(payload.length);
-    if (quota !== undefined) await quota;
-    const { response } = await this.#propose(RequestKind.Txn, payload);
+    await this.#checkQuota(etcdserverpb.TxnRequest.encode(t).finish().length);
+    const { response } = await this.#propose(
+      RequestKind.Txn,
+      etcdserverpb.TxnRequest.encode(t).finish(),
+    );
     return response as etcdserverpb.TxnResponse;
   }
 
@@ -511,8 +511,7 @@ export class EtcdServer {
       if (id === 0n) id = 1n;
     }
     if (r.TTL > BigInt(9_000_000_000)) throw Errors.leaseTTLTooLarge();
-    const quota = this.#checkQuota(64);
-    if (quota !== undefined) await quota;
+    await this.#checkQuota(64);
     const req: etcdserverpb.LeaseGrantRequest = { TTL: r.TTL, ID: id };
     const { response } = await this.#propose(
       RequestKind.LeaseGrant,
@@ -656,24 +655,13 @@ export class EtcdServer {
     }
   }
 
-  /**
-   * Refuses writes while NOSPACE is raised, and raises it when the backend is
-   * full. Synchronous (undefined) unless the backend must be measured: the
-   * common case costs no promise on the write path.
-   */
-  #checkQuota(cost: number): Promise<void> | undefined {
+  /** Refuses writes while NOSPACE is raised, and raises it when the backend is full. */
+  async #checkQuota(cost: number): Promise<void> {
     const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
     if (this.alarms.has(NOSPACE)) throw Errors.noSpace();
     // The cached size is the last measurement plus what was let in since, so
     // the backend is measured again only when that estimate reaches the quota.
-    if (this.#dbSize + cost > this.quotaBackendBytes) return this.#measureQuota(cost);
-    this.#dbSize += cost;
-    return undefined;
-  }
-
-  async #measureQuota(cost: number): Promise<void> {
-    const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
-    {
+    if (this.#dbSize + cost > this.quotaBackendBytes) {
       // Applied writes wait in the backend's batch: commit them to measure them.
       await this.#o.backend.commit();
       this.#dbSize = (await this.#o.backend.size()).total;
