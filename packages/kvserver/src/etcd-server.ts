@@ -70,6 +70,14 @@ import { checkDeleteRange, checkPut, checkRange, checkTxn } from './validate';
 const META_CONSISTENT_INDEX = Buffer.from('consistent_index');
 const META_TERM = Buffer.from('term');
 
+/** An unsigned 64-bit big-endian integer, for values below 2^53. */
+function uint64BE(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeUInt32BE(Math.floor(n / 0x1_0000_0000), 0);
+  b.writeUInt32BE(n >>> 0, 4);
+  return b;
+}
+
 export interface EtcdServerOptions {
   readonly name: string;
   readonly memberId: bigint;
@@ -161,6 +169,8 @@ export class EtcdServer {
   #waits = new WaitRegistry<ApplyResult>();
   #ids: RequestIdGenerator;
   #consistentIndex = 0;
+  /** Term last written next to the consistent index (-1: not written by this process). */
+  #consistentTerm = -1;
   #appliedIndex = 0;
   #snapshotIndex = 0;
   #confState: ConfState = {
@@ -454,7 +464,8 @@ export class EtcdServer {
 
   async put(p: etcdserverpb.PutRequest): Promise<etcdserverpb.PutResponse> {
     checkPut(p);
-    await this.#checkQuota(p.key.length + p.value.length);
+    const quota = this.#checkQuota(p.key.length + p.value.length);
+    if (quota !== undefined) await quota;
     const { response } = await this.#propose(
       RequestKind.Put,
       etcdserverpb.PutRequest.encode(p).finish(),
@@ -482,11 +493,10 @@ export class EtcdServer {
       stampHeader(resp, this.header(revision));
       return resp;
     }
-    await this.#checkQuota(etcdserverpb.TxnRequest.encode(t).finish().length);
-    const { response } = await this.#propose(
-      RequestKind.Txn,
-      etcdserverpb.TxnRequest.encode(t).finish(),
-    );
+    const payload = etcdserverpb.TxnRequest.encode(t).finish();
+    const quota = this.#checkQuota(payload.length);
+    if (quota !== undefined) await quota;
+    const { response } = await this.#propose(RequestKind.Txn, payload);
     return response as etcdserverpb.TxnResponse;
   }
 
@@ -511,7 +521,8 @@ export class EtcdServer {
       if (id === 0n) id = 1n;
     }
     if (r.TTL > BigInt(9_000_000_000)) throw Errors.leaseTTLTooLarge();
-    await this.#checkQuota(64);
+    const quota = this.#checkQuota(64);
+    if (quota !== undefined) await quota;
     const req: etcdserverpb.LeaseGrantRequest = { TTL: r.TTL, ID: id };
     const { response } = await this.#propose(
       RequestKind.LeaseGrant,
@@ -655,24 +666,32 @@ export class EtcdServer {
     }
   }
 
-  /** Refuses writes while NOSPACE is raised, and raises it when the backend is full. */
-  async #checkQuota(cost: number): Promise<void> {
+  /**
+   * Refuses writes while NOSPACE is raised, and raises it when the backend is
+   * full. Synchronous (undefined) unless the backend must be measured: the
+   * common case costs no promise on the write path.
+   */
+  #checkQuota(cost: number): Promise<void> | undefined {
     const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
     if (this.alarms.has(NOSPACE)) throw Errors.noSpace();
     // The cached size is the last measurement plus what was let in since, so
     // the backend is measured again only when that estimate reaches the quota.
+    if (this.#dbSize + cost > this.quotaBackendBytes) return this.#measureQuota(cost);
+    this.#dbSize += cost;
+    return undefined;
+  }
+
+  async #measureQuota(cost: number): Promise<void> {
+    // Applied writes wait in the backend's batch: commit them to measure them.
+    await this.#o.backend.commit();
+    this.#dbSize = (await this.#o.backend.size()).total;
     if (this.#dbSize + cost > this.quotaBackendBytes) {
-      // Applied writes wait in the backend's batch: commit them to measure them.
-      await this.#o.backend.commit();
-      this.#dbSize = (await this.#o.backend.size()).total;
-      if (this.#dbSize + cost > this.quotaBackendBytes) {
-        await this.alarm({
-          action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
-          memberID: this.memberId,
-          alarm: NOSPACE,
-        }).catch(() => undefined);
-        throw Errors.noSpace();
-      }
+      await this.alarm({
+        action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE,
+        memberID: this.memberId,
+        alarm: etcdserverpb.AlarmType.NOSPACE,
+      }).catch(() => undefined);
+      throw Errors.noSpace();
     }
     this.#dbSize += cost;
   }
@@ -879,12 +898,12 @@ export class EtcdServer {
   }
 
   #writeConsistentIndex(index: number, term: number): void {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(BigInt(index));
-    this.#o.backend.put('meta', META_CONSISTENT_INDEX, b);
-    const t = Buffer.alloc(8);
-    t.writeBigUInt64BE(BigInt(term));
-    this.#o.backend.put('meta', META_TERM, t);
+    this.#o.backend.put('meta', META_CONSISTENT_INDEX, uint64BE(index));
+    // The stored term changes rarely: rewrite it only when it does.
+    if (term !== this.#consistentTerm) {
+      this.#o.backend.put('meta', META_TERM, uint64BE(term));
+      this.#consistentTerm = term;
+    }
     this.#consistentIndex = index;
   }
 
@@ -1325,6 +1344,7 @@ export class EtcdServer {
       })(),
     );
     this.#consistentIndex = await this.#readConsistentIndex();
+    this.#consistentTerm = -1;
     this.cluster = await Cluster.load(this.#o.backend, this.clusterId);
     await this.lessor.restore(this.#o.backend, (id) => this.mvcc.keysWithLease(id));
     await this.alarms.load(this.#o.backend);
