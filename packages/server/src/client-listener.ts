@@ -3,7 +3,10 @@
  * the same address, as etcd does: each accepted connection is routed by its
  * first bytes — the HTTP/2 connection preface goes to grpc-js (through its
  * connection injector), anything else to a Node HTTP/1.1 server. With TLS,
- * the TLS handshake comes first and ALPN decides.
+ * the TLS handshake comes first and ALPN decides. Plain-text HTTP/2 passes
+ * through an AuthorityRepairStream (h2-authority.ts): Go's gRPC sends
+ * `:authority: http://host:port` for scheme-prefixed endpoints, which Node's
+ * nghttp2 would reset with PROTOCOL_ERROR (over TLS it sends the host name).
  */
 import type http from 'node:http';
 import net from 'node:net';
@@ -11,6 +14,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Server as GrpcServer, ConnectionInjector } from '@grpc/grpc-js';
 import { ServerCredentials } from '@grpc/grpc-js';
+import { AuthorityRepairStream } from './h2-authority';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -57,7 +61,7 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
         head
           .subarray(0, Math.min(head.length, H2_PREFACE.length))
           .equals(H2_PREFACE.subarray(0, Math.min(head.length, H2_PREFACE.length)));
-      if (isH2) injector.injectConnection(socket);
+      if (isH2) injector.injectConnection(new AuthorityRepairStream(socket as net.Socket));
       else options.http.emit('connection', socket);
     });
   };
