@@ -55,6 +55,23 @@ describe('membership: remove, wipe, add back', () => {
     expect(await get(f2, 'after')).toEqual(['v']);
   });
 
+  it('a conf change forwarded to a leader that is cut off is proposed again to the next leader', async () => {
+    cluster = await TestCluster.start({ size: 3 });
+    const leader = await cluster.waitForLeader();
+    const [f1, f2] = cluster.members.filter((m) => m !== leader) as [TestMember, TestMember];
+    const added = computeMemberId(['http://127.0.0.1:23898'], '', 3);
+    // The follower forwards the proposal to the old leader, which never gets it.
+    cluster.network.isolate(leader.id);
+    const after = await f1.server.proposeConfChange(ConfChangeType.AddNode, added, {
+      name: '',
+      peerURLs: ['http://127.0.0.1:23898'],
+      clientURLs: [],
+    });
+    expect(after.map((m) => m.id)).toContain(added);
+    expect([f1.id, f2.id]).toContain(f1.server.leader);
+    cluster.network.heal();
+  });
+
   it('a removed member is wiped and added back under a new ID with its old peer URL; it catches up by snapshot and serves', async () => {
     cluster = await TestCluster.start({ size: 3, snapshotCount: 20, snapshotCatchUpEntries: 5 });
     const leader = await cluster.waitForLeader();
