@@ -4,8 +4,17 @@
  * and exits non-zero when a run's outcome is not the profile's expectation.
  */
 import { parseArgs } from 'node:util';
+import { killAllMembers } from './cluster';
 import { PROFILES } from './profiles';
 import { runProfile } from './run';
+
+// An interrupted run (Ctrl-C, a timeout) takes its member processes with it.
+process.on('exit', killAllMembers);
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    killAllMembers();
+    process.exit(130);
+  });
 
 const { values } = parseArgs({
   options: {

@@ -152,6 +152,8 @@ export class Cluster {
     );
     m.proc = proc;
     m.stopped = false;
+    liveMembers.add(proc);
+    proc.once('exit', () => liveMembers.delete(proc));
     // The full output of every spawn goes to <root>/<name>.log (kept with the
     // data directories of a failing run); the last lines stay in memory.
     const file = path.join(this.root, `${m.name}.log`);
@@ -392,3 +394,14 @@ export class Cluster {
 
 /** Processes the harness itself killed. */
 const expectedExit = new WeakSet<ChildProcess>();
+/** Every member process still running, of every cluster. */
+const liveMembers = new Set<ChildProcess>();
+
+/**
+ * SIGKILLs every member process this harness started (synchronous, so it
+ * can run in an 'exit' handler): an interrupted run leaves none behind.
+ */
+export function killAllMembers(): void {
+  for (const proc of liveMembers) proc.kill('SIGKILL');
+  liveMembers.clear();
+}
