@@ -20,8 +20,21 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 export interface ClientListener {
   readonly url: string;
+  /** The TCP port (0 for a unix socket). */
   readonly port: number;
+  /** A grpc-js target that reaches this listener: `127.0.0.1:port` or `unix:path`. */
+  readonly dialTarget: string;
   close(): Promise<void>;
+}
+
+/**
+ * The socket path of a `unix://` / `unixs://` URL, as etcd takes it: host
+ * plus path, so `unix://localhost:2379` is the file `localhost:2379` in the
+ * working directory and `unix:///run/etcd.sock` an absolute path.
+ */
+export function unixSocketPath(url: URL): string | undefined {
+  if (url.protocol !== 'unix:' && url.protocol !== 'unixs:') return undefined;
+  return decodeURIComponent(url.host + url.pathname);
 }
 
 export interface ClientListenerOptions {
@@ -65,7 +78,9 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
       else options.http.emit('connection', socket);
     });
   };
-  const secure = url.protocol === 'https:' && options.tls !== undefined;
+  const unixPath = unixSocketPath(url);
+  const secure =
+    (url.protocol === 'https:' || url.protocol === 'unixs:') && options.tls !== undefined;
   const server = secure
     ? tls.createServer({ ...options.tls, ALPNProtocols: ['h2', 'http/1.1'] }, (socket) => {
         if (socket.alpnProtocol === 'h2') {
@@ -82,16 +97,19 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
       });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(url.port || (secure ? 443 : 80)), bindHost(url.hostname), () => {
+    const listening = (): void => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    if (unixPath !== undefined) server.listen(unixPath, listening);
+    else server.listen(Number(url.port || (secure ? 443 : 80)), bindHost(url.hostname), listening);
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
     url: options.url,
     port,
+    dialTarget: unixPath !== undefined ? `unix:${unixPath}` : `127.0.0.1:${port}`,
     close: async () => {
       injector.drain(0);
       await new Promise<void>((resolve) => {

@@ -372,14 +372,15 @@ export async function startServer(
     throw new ConfigError(`cannot listen for client traffic: ${(err as Error).message}`);
   }
   const clientUrls = listeners.slice(0, config.listenClientUrls.length).map((l) => {
+    if (l.dialTarget.startsWith('unix:')) return l.url;
     const u = new URL(l.url);
     u.port = String(l.port);
     return `${u.protocol}//${u.host}`;
   });
   const first = listeners[0]!;
   gw.backend = grpcClientBackend(
-    `127.0.0.1:${first.port}`,
-    first.url.startsWith('https:') && clientTls !== undefined
+    first.dialTarget,
+    /^(https|unixs):/.test(first.url) && clientTls !== undefined
       ? grpcCredentials.createSsl(clientTls.ca ?? clientTls.cert, clientTls.key, clientTls.cert, {
           // The gateway dials this very member by address: its name is not in question.
           checkServerIdentity: () => undefined,
