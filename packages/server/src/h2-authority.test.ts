@@ -211,6 +211,19 @@ describe('AuthorityRepairStream', () => {
     }
   });
 
+  it('leaves a connection whose first request needs no repair byte for byte alone', async () => {
+    const srv = await startServer(true);
+    cleanups.push(() => srv.close());
+    const session = await connect(srv.port);
+    for (const authority of ['127.0.0.1:2379', '127.0.0.1:2379', 'x']) {
+      expect((await request(session, { ':authority': authority })).status).toBe(200);
+    }
+    const input = Buffer.concat(srv.clientBytes);
+    const f = new AuthorityRepairFilter();
+    expect(Buffer.concat(f.transform(input)).equals(input)).toBe(true);
+    expect(f.repaired).toBe(0);
+  });
+
   it('passes a malformed header block through for nghttp2 to reject', () => {
     const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
     // HEADERS on stream 1 whose block references dynamic index 70 (empty table).

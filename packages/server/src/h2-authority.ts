@@ -92,6 +92,9 @@ const HUFFMAN_TREE: Int32Array = (() => {
 
 class HpackError extends Error {}
 
+const STATIC: readonly string[] = [...STATIC_NAMES];
+const STATIC_COUNT = STATIC.length;
+
 /**
  * Decodes a Huffman-coded string (RFC 7541 §5.2); with `count` only counts
  * its symbols (what the dynamic table's accounting needs).
@@ -154,77 +157,93 @@ export class HpackMirror {
   private used = 0;
   private max = DEFAULT_TABLE_SIZE;
 
+  /** The block being scanned and the read position in it. */
+  private block: Buffer = Buffer.alloc(0);
+  private pos = 0;
+
   /** The edits that repair `block`; updates the table as the server will. */
   scan(block: Buffer): Edit[] {
     const edits: Edit[] = [];
-    let pos = 0;
-    const int = (prefixBits: number): number => {
-      const mask = (1 << prefixBits) - 1;
-      if (pos >= block.length) throw new HpackError('truncated integer');
-      let v = block[pos++]! & mask;
-      if (v < mask) return v;
-      let m = 0;
-      for (;;) {
-        if (pos >= block.length) throw new HpackError('truncated integer');
-        const b = block[pos++]!;
-        v += (b & 0x7f) * 2 ** m;
-        m += 7;
-        if ((b & 0x80) === 0) return v;
-        if (m > 28) throw new HpackError('integer overflow');
-      }
-    };
-    /** Skips a string literal; returns its raw bytes and whether they are Huffman-coded. */
-    const str = (): { raw: Buffer; coded: boolean } => {
-      if (pos >= block.length) throw new HpackError('truncated string');
-      const coded = (block[pos]! & 0x80) !== 0;
-      const len = int(7);
-      if (pos + len > block.length) throw new HpackError('truncated string');
-      const raw = block.subarray(pos, pos + len);
-      pos += len;
-      return { raw, coded };
-    };
-    const decode = (s: { raw: Buffer; coded: boolean }): Buffer =>
-      s.coded ? huffman(s.raw, false) : s.raw;
-    const nameAt = (index: number): string => {
-      if (index === 0) throw new HpackError('index 0');
-      if (index <= STATIC_NAMES.length) return STATIC_NAMES[index - 1]!;
-      const name = this.names[index - STATIC_NAMES.length - 1];
-      if (name === undefined) throw new HpackError('index out of range');
-      return name;
-    };
-    while (pos < block.length) {
-      const b = block[pos]!;
+    this.block = block;
+    this.pos = 0;
+    while (this.pos < block.length) {
+      const b = block[this.pos]!;
       if (b & 0x80) {
         // Indexed field: the server already holds a repaired value.
-        nameAt(int(7));
+        this.nameAt(this.int(7));
         continue;
       }
       if ((b & 0xe0) === 0x20) {
-        this.max = int(5);
+        this.max = this.int(5);
         this.evict(0);
         continue;
       }
       const indexing = (b & 0xc0) === 0x40;
-      const index = int(indexing ? 6 : 4);
-      const name = index === 0 ? decode(str()).toString('latin1') : nameAt(index);
-      const start = pos;
-      const literal = str();
+      const index = this.int(indexing ? 6 : 4);
+      let name: string;
+      if (index === 0) {
+        const nameStart = this.pos;
+        const len = this.str();
+        const raw = block.subarray(this.pos - len, this.pos);
+        const coded = (block[nameStart]! & 0x80) !== 0;
+        name = (coded ? huffman(raw, false) : raw).toString('latin1');
+      } else {
+        name = this.nameAt(index);
+      }
+      const start = this.pos;
+      const length = this.str();
+      const coded = (block[start]! & 0x80) !== 0;
+      const raw = block.subarray(this.pos - length, this.pos);
       let valueLength: number;
       if (name === ':authority' || name === 'host') {
-        let value = decode(literal);
+        let value = coded ? huffman(raw, false) : raw;
         if (!isValidAuthority(value)) {
           value = repairAuthority(value);
-          edits.push({ start, end: pos, replacement: value });
+          edits.push({ start, end: this.pos, replacement: value });
         }
         valueLength = value.length;
       } else if (indexing) {
-        valueLength = literal.coded ? huffman(literal.raw, true) : literal.raw.length;
+        valueLength = coded ? huffman(raw, true) : length;
       } else {
         continue;
       }
       if (indexing) this.add(name, name.length + valueLength + 32);
     }
     return edits;
+  }
+
+  private int(prefixBits: number): number {
+    const block = this.block;
+    const mask = (1 << prefixBits) - 1;
+    if (this.pos >= block.length) throw new HpackError('truncated integer');
+    let v = block[this.pos++]! & mask;
+    if (v < mask) return v;
+    let m = 0;
+    for (;;) {
+      if (this.pos >= block.length) throw new HpackError('truncated integer');
+      const b = block[this.pos++]!;
+      v += (b & 0x7f) * 2 ** m;
+      m += 7;
+      if ((b & 0x80) === 0) return v;
+      if (m > 28) throw new HpackError('integer overflow');
+    }
+  }
+
+  /** Skips a string literal; returns its length in octets as sent. */
+  private str(): number {
+    if (this.pos >= this.block.length) throw new HpackError('truncated string');
+    const len = this.int(7);
+    if (this.pos + len > this.block.length) throw new HpackError('truncated string');
+    this.pos += len;
+    return len;
+  }
+
+  private nameAt(index: number): string {
+    if (index === 0) throw new HpackError('index 0');
+    if (index <= STATIC_COUNT) return STATIC[index - 1]!;
+    const name = this.names[index - STATIC_COUNT - 1];
+    if (name === undefined) throw new HpackError('index out of range');
+    return name;
   }
 
   private add(name: string, size: number): void {
