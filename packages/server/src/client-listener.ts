@@ -3,10 +3,12 @@
  * the same address, as etcd does: each accepted connection is routed by its
  * first bytes — the HTTP/2 connection preface goes to grpc-js (through its
  * connection injector), anything else to a Node HTTP/1.1 server. With TLS,
- * the TLS handshake comes first and ALPN decides. Plain-text HTTP/2 passes
- * through an AuthorityRepairStream (h2-authority.ts): Go's gRPC sends
- * `:authority: http://host:port` for scheme-prefixed endpoints, which Node's
- * nghttp2 would reset with PROTOCOL_ERROR (over TLS it sends the host name).
+ * the TLS handshake comes first and ALPN decides. A plain-text HTTP/2
+ * connection whose first request carries an authority nghttp2 rejects (Go's
+ * gRPC sends `:authority: http://host:port` for scheme-prefixed endpoints;
+ * over TLS it sends the host name) passes through an AuthorityRepairStream
+ * (h2-authority.ts); every other one goes to the server natively
+ * (h2-sniff.ts decides).
  */
 import type http from 'node:http';
 import net from 'node:net';
@@ -15,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { Server as GrpcServer, ConnectionInjector } from '@grpc/grpc-js';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AuthorityRepairStream } from './h2-authority';
+import { sniffH2 } from './h2-sniff';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -74,8 +77,15 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
         head
           .subarray(0, Math.min(head.length, H2_PREFACE.length))
           .equals(H2_PREFACE.subarray(0, Math.min(head.length, H2_PREFACE.length)));
-      if (isH2) injector.injectConnection(new AuthorityRepairStream(socket as net.Socket));
-      else options.http.emit('connection', socket);
+      if (isH2) {
+        sniffH2(socket as net.Socket).then(
+          (path) =>
+            injector.injectConnection(
+              path === 'native' ? socket : new AuthorityRepairStream(socket as net.Socket),
+            ),
+          () => socket.destroy(),
+        );
+      } else options.http.emit('connection', socket);
     });
   };
   const unixPath = unixSocketPath(url);
