@@ -45,7 +45,9 @@ function watch(
     });
     child.on('exit', () => {
       clearTimeout(timer);
-      resolve(out);
+      // How many lines arrive before the kill depends on how the pipe
+      // coalesced etcdctl's writes: compare exactly the first `lines`.
+      resolve(out.split('\n').slice(0, lines).join('\n'));
     });
     if (whileRunning !== undefined) setTimeout(() => void whileRunning(), 500);
   });
