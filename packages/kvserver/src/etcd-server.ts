@@ -110,6 +110,17 @@ export interface EtcdServerOptions {
   /** Backend size above which writes are refused (NOSPACE); etcd's default 2 GiB. */
   readonly quotaBackendBytes?: number;
   readonly preVote?: boolean;
+  /**
+   * --strict-reconfig-check (etcd 3.4's default: on): refuse a membership
+   * change that could leave the cluster without a quorum of started and
+   * connected members.
+   */
+  readonly strictReconfigCheck?: boolean;
+  /**
+   * How long every voting peer must have been connected for the cluster to
+   * count as healthy for a membership change (etcd's HealthInterval, 5 s).
+   */
+  readonly reconfigHealthIntervalMs?: number;
   /** --experimental-initial-corrupt-check: compare HashKV with peers before serving (restarts only). */
   readonly initialCorruptCheck?: boolean;
   /** --experimental-corrupt-check-time in ms: the leader's periodic HashKV comparison (0 = off). */
@@ -206,6 +217,8 @@ export class EtcdServer {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly requestTimeoutMs: number;
+  readonly strictReconfigCheck: boolean;
+  readonly reconfigHealthIntervalMs: number;
   readonly snapshotCount: number;
   readonly quotaBackendBytes: number;
   #dbSize = 0;
@@ -220,6 +233,8 @@ export class EtcdServer {
     this.maxRequestBytes = options.maxRequestBytes ?? 1.5 * 1024 * 1024;
     this.maxTxnOps = options.maxTxnOps ?? 128;
     this.requestTimeoutMs = 5000 + 2 * this.electionMs;
+    this.strictReconfigCheck = options.strictReconfigCheck ?? true;
+    this.reconfigHealthIntervalMs = options.reconfigHealthIntervalMs ?? 5000;
     this.snapshotCount = options.snapshotCount ?? 100_000;
     this.quotaBackendBytes = options.quotaBackendBytes ?? 2 * 1024 * 1024 * 1024;
     this.#ids = new RequestIdGenerator(options.memberId, Date.now());
@@ -590,6 +605,7 @@ export class EtcdServer {
     if (kind === HASHKV_REQUEST) {
       return answerHashKVRequest(this.memberId, payload, (rev) => this.mvcc.hashKV(rev));
     }
+    if (kind === PROMOTE_REQUEST) return this.#answerPromote(payload);
     if (kind === 'members') {
       return Buffer.from(
         JSON.stringify({
@@ -1216,6 +1232,155 @@ export class EtcdServer {
     }
   }
 
+  // ------------------------------------------------------------ membership
+
+  /** Voting members connected to this one for the health interval (this one counts). */
+  #numConnectedSince(since: number, voters: readonly Member[]): number {
+    let n = 0;
+    for (const m of voters) {
+      if (m.id === this.memberId) {
+        n++;
+        continue;
+      }
+      const t = this.#transport.activeSince(m.id);
+      if (t !== 0 && t < since) n++;
+    }
+    return n;
+  }
+
+  #voters(): Member[] {
+    return this.cluster.members().filter((m) => !m.isLearner);
+  }
+
+  /**
+   * etcd's mayAddMember (--strict-reconfig-check): a voting member is added
+   * only if the started members stay a quorum, and any member only while
+   * this member has been connected to every voting member for the health
+   * interval.
+   */
+  mayAddMember(isLearner: boolean): void {
+    if (!this.strictReconfigCheck) return;
+    const voters = this.#voters();
+    if (!isLearner) {
+      // The member being added counts, not started.
+      const members = voters.length + 1;
+      const started = voters.filter((m) => m.name !== '').length;
+      const restoring = started === 1 && members === 2;
+      if (!restoring && started < Math.floor(members / 2) + 1) {
+        throw Errors.memberNotEnoughStarted();
+      }
+    }
+    const since = this.#o.clock.now() - this.reconfigHealthIntervalMs;
+    if (this.#numConnectedSince(since, voters) !== voters.length) throw Errors.unhealthy();
+  }
+
+  /**
+   * etcd's mayRemoveMember: a learner may always go; a voting member only if
+   * the started members left are a quorum and, unless it is down already,
+   * the members connected for the health interval stay a quorum without it.
+   */
+  mayRemoveMember(id: bigint): void {
+    if (!this.strictReconfigCheck) return;
+    if (this.cluster.member(id)?.isLearner === true) return;
+    const voters = this.#voters();
+    const rest = voters.filter((m) => m.id !== id);
+    const started = rest.filter((m) => m.name !== '').length;
+    if (started < Math.floor(rest.length / 2) + 1) throw Errors.memberNotEnoughStarted();
+    // A member that is down is not part of the active quorum.
+    if (id !== this.memberId && this.#transport.activeSince(id) === 0) return;
+    const since = this.#o.clock.now() - this.reconfigHealthIntervalMs;
+    const active = this.#numConnectedSince(since, voters);
+    if (active - 1 < 1 + Math.floor((voters.length - 1) / 2)) throw Errors.unhealthy();
+  }
+
+  /**
+   * Promotes a learner (etcd's PromoteMember). Only the leader knows whether
+   * the learner has caught up: a follower forwards the request to it over
+   * the peer transport and returns its answer, asking again (the leader may
+   * change) until the request timeout.
+   */
+  async promoteMember(id: bigint): Promise<Member[]> {
+    try {
+      return await this.#promoteAsLeader(id);
+    } catch (err) {
+      if (!(err instanceof EtcdError) || err.message !== Errors.notLeader().message) throw err;
+    }
+    const deadline = this.#o.clock.now() + this.requestTimeoutMs;
+    const payload = Buffer.alloc(8);
+    payload.writeBigUInt64BE(id);
+    for (;;) {
+      const left = deadline - this.#o.clock.now();
+      if (left <= 0 || this.#stopped) throw this.#stopped ? Errors.stopped() : Errors.timeout();
+      if (this.leader === 0n) {
+        try {
+          await this.waitForLeader(left);
+        } catch {
+          throw Errors.noLeader();
+        }
+        continue;
+      }
+      if (this.isLeader) return this.#promoteAsLeader(id);
+      let answer: { members?: StoredMemberJson[]; error?: { code: number; message: string } };
+      try {
+        const raw = await this.#transport.request(this.leader, PROMOTE_REQUEST, payload, left);
+        answer = JSON.parse(Buffer.from(raw).toString('utf8')) as typeof answer;
+      } catch {
+        answer = {};
+      }
+      if (answer.members !== undefined) {
+        return answer.members.map((m) => ({ ...m, id: BigInt(`0x${m.id}`) }));
+      }
+      // The leader's final answers; anything else is asked again, as etcd does.
+      const e = answer.error;
+      if (e !== undefined && PROMOTE_FINAL_ERRORS.has(e.message)) {
+        throw new EtcdError(e.code, e.message);
+      }
+      await new Promise<void>((resolve) => {
+        this.#o.clock.setTimeout(resolve, Math.min(50, Math.max(1, left)));
+      });
+    }
+  }
+
+  async #promoteAsLeader(id: bigint): Promise<Member[]> {
+    const m = this.cluster.member(id);
+    if (m === undefined) throw Errors.memberNotFound();
+    if (!m.isLearner) throw Errors.memberNotLearner();
+    if (!this.isLeader) throw Errors.notLeader();
+    // A learner is ready when it has at least 90% of the leader's log.
+    const status = this.raftStatus();
+    const progress = status.progress?.get(id);
+    const commit = status.hardState.commit;
+    if (progress === undefined || progress.match < commit * 0.9) throw Errors.learnerNotReady();
+    if (this.strictReconfigCheck) {
+      // etcd's IsReadyToPromoteMember: the learner counts as a started voter.
+      const voters = this.#voters();
+      const members = voters.length + 1;
+      const started = voters.filter((v) => v.name !== '').length + 1;
+      if (started < Math.floor(members / 2) + 1) throw Errors.memberNotEnoughStarted();
+    }
+    return this.proposeConfChange(ConfChangeType.AddNode, id, {
+      name: m.name,
+      peerURLs: m.peerURLs,
+      clientURLs: m.clientURLs,
+    });
+  }
+
+  /** The leader's side of a promotion forwarded by a follower. */
+  async #answerPromote(payload: Uint8Array): Promise<Uint8Array> {
+    let answer: unknown;
+    try {
+      if (payload.length < 8) throw Errors.memberNotFound();
+      const members = await this.#promoteAsLeader(Buffer.from(payload).readBigUInt64BE(0));
+      answer = { members: members.map((m) => ({ ...m, id: m.id.toString(16) })) };
+    } catch (err) {
+      answer =
+        err instanceof EtcdError
+          ? { error: { code: err.grpcCode, message: err.message } }
+          : { error: { code: 2, message: String(err) } };
+    }
+    return Buffer.from(JSON.stringify(answer));
+  }
+
   /** Proposes a membership change and waits until it is applied. */
   async proposeConfChange(
     type: ConfChangeType,
@@ -1550,6 +1715,24 @@ function stampNested(ops: readonly etcdserverpb.ResponseOp[], revision: bigint):
     inner.value.header = { clusterId: 0n, memberId: 0n, revision, raftTerm: 0n };
     if (inner.$case === 'responseTxn') stampNested(inner.value.responses, revision);
   }
+}
+
+/** Peer request kind: a follower forwards MemberPromote to the leader. */
+const PROMOTE_REQUEST = 'member-promote';
+
+/** The leader's answers to a forwarded promotion that end it (etcd's promoteMemberHTTP). */
+const PROMOTE_FINAL_ERRORS = new Set([
+  Errors.learnerNotReady().message,
+  Errors.memberNotFound().message,
+  Errors.memberNotLearner().message,
+]);
+
+interface StoredMemberJson {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
 }
 
 interface MemberContext {

@@ -114,4 +114,13 @@ describe('kv-server configuration', () => {
       );
     }
   });
+
+  it("parses --strict-reconfig-check (etcd 3.4's default: true)", () => {
+    expect(parseArgs([], {}).config.strictReconfigCheck).toBe(true);
+    expect(usage()).toContain("--strict-reconfig-check 'true'");
+    expect(parseArgs(['--strict-reconfig-check=false'], {}).config.strictReconfigCheck).toBe(false);
+    expect(parseArgs([], { ETCD_STRICT_RECONFIG_CHECK: 'false' }).config.strictReconfigCheck).toBe(
+      false,
+    );
+  });
 });

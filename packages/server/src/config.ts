@@ -39,6 +39,8 @@ export interface ServerConfig {
   autoTls: boolean;
   peerAutoTls: boolean;
   preVote: boolean;
+  /** Refuse membership changes that could cost the quorum (etcd 3.4's default: true). */
+  strictReconfigCheck: boolean;
   /** Entries kept behind a snapshot for slow followers (etcd 3.6's experimental flag). */
   experimentalSnapshotCatchupEntries: number;
   /** Compare HashKV with peers before serving (a restarting member). */
@@ -213,6 +215,11 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     kind: 'bool',
     help: 'Enable to run an additional Raft election phase.',
   },
+  'strict-reconfig-check': {
+    key: 'strictReconfigCheck',
+    kind: 'bool',
+    help: 'Reject reconfiguration requests that would cause quorum loss.',
+  },
   'unsafe-no-fsync': {
     key: 'unsafeNoFsync',
     kind: 'bool',
@@ -253,6 +260,7 @@ export function defaultConfig(): ServerConfig {
     autoTls: false,
     peerAutoTls: false,
     preVote: true,
+    strictReconfigCheck: true,
     experimentalSnapshotCatchupEntries: 5000,
     experimentalInitialCorruptCheck: false,
     experimentalCorruptCheckTime: 0,

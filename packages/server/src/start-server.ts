@@ -288,6 +288,7 @@ export async function startServer(
     maxTxnOps: config.maxTxnOps,
     ...(config.quotaBackendBytes > 0 ? { quotaBackendBytes: config.quotaBackendBytes } : {}),
     preVote: config.preVote,
+    strictReconfigCheck: config.strictReconfigCheck,
     initialCorruptCheck: config.experimentalInitialCorruptCheck,
     corruptCheckTimeMs: config.experimentalCorruptCheckTime,
     onFatal: (err) => logger.error({ err }, 'member stopped on a fatal error'),

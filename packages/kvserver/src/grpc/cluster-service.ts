@@ -48,6 +48,8 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
         if (!validUrls(r.peerURLs)) throw Errors.memberBadURLs();
         // etcd's checkMembershipOperationPermission: root only when auth is on.
         ic.requireAdmin(call);
+        // --strict-reconfig-check comes before what the apply step validates.
+        server.mayAddMember(r.isLearner);
         // etcd's order of checks: the ID (from the URLs and the time in
         // seconds), then the peer URLs, then the number of learners.
         const id = computeMemberId(r.peerURLs, '', Math.floor(Date.now() / 1000));
@@ -77,6 +79,7 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       'forbidden',
       async (r: etcdserverpb.MemberRemoveRequest, call) => {
         ic.requireAdmin(call);
+        server.mayRemoveMember(r.ID);
         if (server.cluster.member(r.ID) === undefined) throw Errors.memberNotFound();
         const after = await server.proposeConfChange(ConfChangeType.RemoveNode, r.ID, undefined);
         return { header: clusterHeader(server), members: after.map(toPbMember) };
@@ -117,20 +120,9 @@ export function clusterService(server: EtcdServer, ic: Interceptors): ClusterSer
       'forbidden',
       async (r: etcdserverpb.MemberPromoteRequest, call) => {
         ic.requireAdmin(call);
-        const m = server.cluster.member(r.ID);
-        if (m === undefined) throw Errors.memberNotFound();
-        if (!m.isLearner) throw Errors.memberNotLearner();
-        if (!server.isLeader) throw Errors.notLeader();
-        // A learner is ready when it has at least 90% of the leader's log.
-        const status = server.raftStatus();
-        const progress = status.progress?.get(r.ID);
-        const commit = status.hardState.commit;
-        if (progress === undefined || progress.match < commit * 0.9) throw Errors.learnerNotReady();
-        const after = await server.proposeConfChange(ConfChangeType.AddNode, r.ID, {
-          name: m.name,
-          peerURLs: m.peerURLs,
-          clientURLs: m.clientURLs,
-        });
+        // On a follower, forwarded to the leader (only it knows whether the
+        // learner has caught up).
+        const after = await server.promoteMember(r.ID);
         return { header: clusterHeader(server), members: after.map(toPbMember) };
       },
     ),

@@ -16,6 +16,10 @@ interface Endpoint {
 export class LocalNetwork {
   readonly #endpoints = new Map<bigint, Endpoint>();
   readonly #cut = new Set<string>();
+  /** When each member's transport was created (performance.now() ms). */
+  readonly #attachedAt = new Map<bigint, number>();
+  /** When each directed link was last healed. */
+  readonly #healedAt = new Map<string, number>();
 
   /** A transport factory for EtcdServerOptions.createTransport. */
   transportFor(
@@ -23,6 +27,7 @@ export class LocalNetwork {
   ): (handler: TransportHandler, snapshotSource: SnapshotSource) => Transport {
     return (handler, snapshotSource) => {
       this.#endpoints.set(id, { handler, snapshotSource });
+      this.#attachedAt.set(id, performance.now());
       return new LocalTransport(id, this);
     };
   }
@@ -38,11 +43,22 @@ export class LocalNetwork {
   }
 
   heal(): void {
+    const now = performance.now();
+    for (const link of this.#cut) this.#healedAt.set(link, now);
     this.#cut.clear();
   }
 
   detach(id: bigint): void {
     this.#endpoints.delete(id);
+    this.#attachedAt.delete(id);
+  }
+
+  /** Since when the link from one member to another has been up, or 0 (see Transport.activeSince). */
+  activeSince(from: bigint, to: bigint): number {
+    const a = this.#attachedAt.get(from);
+    const b = this.#attachedAt.get(to);
+    if (a === undefined || b === undefined || this.#cut.has(`${from}-${to}`)) return 0;
+    return Math.max(a, b, this.#healedAt.get(`${from}-${to}`) ?? 0);
   }
 
   /** @internal */
@@ -96,6 +112,9 @@ class LocalTransport implements Transport {
   removePeer(): void {}
   isActive(): boolean {
     return !this.#closed;
+  }
+  activeSince(peer: bigint): number {
+    return this.#closed ? 0 : this.network.activeSince(this.id, peer);
   }
   request(peer: bigint, kind: string, payload: Uint8Array): Promise<Uint8Array> {
     return this.network.request(this.id, peer, kind, payload);

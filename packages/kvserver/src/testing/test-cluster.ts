@@ -26,6 +26,10 @@ export interface TestClusterOptions {
   readonly heartbeatMs?: number;
   readonly electionMs?: number;
   readonly seed?: number;
+  /** See EtcdServerOptions.strictReconfigCheck (default on). */
+  readonly strictReconfigCheck?: boolean;
+  /** See EtcdServerOptions.reconfigHealthIntervalMs (default 5 s). */
+  readonly reconfigHealthIntervalMs?: number;
 }
 
 function seeded(seed: number): () => number {
@@ -93,6 +97,12 @@ export class TestCluster {
       electionMs: this.options.electionMs ?? 100,
       ...(this.options.snapshotCount !== undefined
         ? { snapshotCount: this.options.snapshotCount }
+        : {}),
+      ...(this.options.strictReconfigCheck !== undefined
+        ? { strictReconfigCheck: this.options.strictReconfigCheck }
+        : {}),
+      ...(this.options.reconfigHealthIntervalMs !== undefined
+        ? { reconfigHealthIntervalMs: this.options.reconfigHealthIntervalMs }
         : {}),
       ...(this.options.snapshotCatchUpEntries !== undefined
         ? { snapshotCatchUpEntries: this.options.snapshotCatchUpEntries }

@@ -56,6 +56,11 @@ export interface Transport {
   removePeer(id: bigint): void;
   /** True if a connection to the peer is up. */
   isActive(id: bigint): boolean;
+  /**
+   * Since when (clock ms) the connection to the peer has been up without a
+   * break, or 0 if it is down (etcd's rafthttp ActiveSince).
+   */
+  activeSince(id: bigint): number;
   /** Sends a request to a peer's server and resolves with its answer. */
   request(peer: bigint, kind: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   close(): Promise<void>;
@@ -98,6 +103,7 @@ class PeerLink {
   #retry: TimerHandle | undefined;
   #urlIndex = 0;
   #closed = false;
+  #activeSince = 0;
 
   constructor(
     readonly id: bigint,
@@ -107,6 +113,15 @@ class PeerLink {
 
   get active(): boolean {
     return this.#connected;
+  }
+
+  get activeSince(): number {
+    return this.#connected ? this.#activeSince : 0;
+  }
+
+  /** Dials now, so the peer's liveness is known before there is anything to send. */
+  start(): void {
+    if (this.#socket === undefined && this.#retry === undefined) this.#dial();
   }
 
   enqueue(frame: Buffer): void {
@@ -148,6 +163,7 @@ class PeerLink {
     const onReady = (): void => {
       socket.write(this.transport.hello(this.id, 'stream'));
       this.#connected = true;
+      this.#activeSince = this.transport.clock.now();
       this.#backoff = MIN_BACKOFF_MS;
       this.#flush();
     };
@@ -230,8 +246,12 @@ export class PeerTransport implements Transport {
   }
 
   addPeer(id: bigint, urls: readonly string[]): void {
-    if (id === this.options.memberId || this.#peers.has(id)) return;
-    this.#peers.set(id, new PeerLink(id, urls, this));
+    if (id === this.options.memberId || this.#peers.has(id) || this.#closed) return;
+    const link = new PeerLink(id, urls, this);
+    this.#peers.set(id, link);
+    // Connected eagerly (as etcd's streams are): how long each peer has been
+    // reachable is what --strict-reconfig-check asks.
+    link.start();
   }
 
   updatePeer(id: bigint, urls: readonly string[]): void {
@@ -252,6 +272,10 @@ export class PeerTransport implements Transport {
 
   isActive(id: bigint): boolean {
     return this.#peers.get(id)?.active ?? false;
+  }
+
+  activeSince(id: bigint): number {
+    return this.#peers.get(id)?.activeSince ?? 0;
   }
 
   send(messages: readonly Message[]): void {
