@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, etcdctl, freePort } from './harness';
+import type { CommandResult } from './harness';
 
 let cluster: ProcessCluster;
 
@@ -33,6 +34,24 @@ async function memberList(): Promise<MemberJson[]> {
   return (JSON.parse(r.stdout) as { members: MemberJson[] }).members;
 }
 
+/**
+ * Runs an etcdctl membership command again while the cluster refuses it as
+ * unhealthy (--strict-reconfig-check, as etcd 3.4: every voting member must
+ * have been connected for 5 s), up to a deadline.
+ */
+async function whileUnhealthy(
+  run: () => Promise<CommandResult>,
+  timeoutMs = 30_000,
+): Promise<CommandResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run();
+    if (r.code === 0 || !r.stderr.includes('etcdserver: unhealthy cluster')) return r;
+    if (Date.now() > deadline) return r;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
 describe('membership changes through etcdctl', () => {
   it('adds a member that joins the running cluster and catches up', async () => {
     for (let i = 0; i < 20; i++) {
@@ -42,15 +61,17 @@ describe('membership changes through etcdctl', () => {
     }
     const peerPort = await freePort();
     const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const add = await etcdctl([
-      `--endpoints=${cluster.endpoints}`,
-      'member',
-      'add',
-      'm3',
-      `--peer-urls=${peerUrl}`,
-    ]);
+    const add = await whileUnhealthy(() =>
+      etcdctl([
+        `--endpoints=${cluster.endpoints}`,
+        'member',
+        'add',
+        'm3',
+        `--peer-urls=${peerUrl}`,
+      ]),
+    );
     expect(add.code, add.stderr).toBe(0);
-    expect(add.stdout).toMatch(/Member [0-9a-f]+ added to cluster [0-9a-f]+/);
+    expect(add.stdout).toMatch(/Member\s+[0-9a-f]+ added to cluster\s+[0-9a-f]+/);
     expect(add.stdout).toContain('ETCD_INITIAL_CLUSTER_STATE="existing"');
     const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)![1]!;
     const i = await cluster.addJoiningMember('m3', peerPort, initialCluster);
@@ -72,16 +93,18 @@ describe('membership changes through etcdctl', () => {
   it('adds a learner, refuses nothing once caught up, and promotes it', async () => {
     const peerPort = await freePort();
     const peerUrl = `http://127.0.0.1:${peerPort}`;
-    const add = await etcdctl([
-      `--endpoints=${cluster.endpoints}`,
-      'member',
-      'add',
-      'm4',
-      `--peer-urls=${peerUrl}`,
-      '--learner',
-    ]);
+    const add = await whileUnhealthy(() =>
+      etcdctl([
+        `--endpoints=${cluster.endpoints}`,
+        'member',
+        'add',
+        'm4',
+        `--peer-urls=${peerUrl}`,
+        '--learner',
+      ]),
+    );
     expect(add.code, add.stderr).toBe(0);
-    const id = /Member ([0-9a-f]+) added/.exec(add.stdout)![1]!;
+    const id = /Member\s+([0-9a-f]+) added/.exec(add.stdout)![1]!;
     const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)![1]!;
     const i = await cluster.addJoiningMember('m4', peerPort, initialCluster);
     // A learner serves serializable reads only.
@@ -108,7 +131,8 @@ describe('membership changes through etcdctl', () => {
       if (r.code === 0) promoted = r.stdout;
       else await new Promise((res) => setTimeout(res, 200));
     }
-    expect(promoted).toContain(`Member ${id} promoted in cluster`);
+    // etcdctl prints IDs as %16x: padded with spaces.
+    expect(promoted).toMatch(new RegExp(`Member\\s+${id} promoted in cluster`));
     const list = await etcdctl([`--endpoints=${cluster.endpoints}`, 'member', 'list']);
     expect(list.stdout.split('\n').find((l) => l.startsWith(id))).toMatch(/, false$/);
   }, 90_000);
@@ -118,12 +142,9 @@ describe('membership changes through etcdctl', () => {
     const list = await etcdctl([`--endpoints=${cluster.endpoints}`, 'member', 'list']);
     const line = list.stdout.split('\n').find((l) => l.includes(', m4,'))!;
     const victim = line.split(',')[0]!.trim();
-    const r = await etcdctl([
-      `--endpoints=${cluster.members[0]!.endpoint}`,
-      'member',
-      'remove',
-      victim,
-    ]);
+    const r = await whileUnhealthy(() =>
+      etcdctl([`--endpoints=${cluster.members[0]!.endpoint}`, 'member', 'remove', victim]),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`Member ${victim} removed from cluster`);
     expect((await memberList()).length).toBe(4);
@@ -202,7 +223,7 @@ describe('remove, wipe, add back (the robustness replace fault)', () => {
     const via = others.map((m) => m.endpoint).join(',');
     const status = await ctl(c.members[victim]!.endpoint, 'endpoint', 'status');
     const oldId = status.stdout.split(',')[1]!.trim();
-    const removed = await ctl(others[0]!.endpoint, 'member', 'remove', oldId);
+    const removed = await whileUnhealthy(() => ctl(others[0]!.endpoint, 'member', 'remove', oldId));
     expect(removed.code, removed.stderr).toBe(0);
     await c.kill(victim);
     fs.rmSync(c.members[victim]!.dataDir, { recursive: true, force: true });
@@ -211,9 +232,13 @@ describe('remove, wipe, add back (the robustness replace fault)', () => {
     // under its old peer URL: a new ID.
     const name = c.members[victim]!.name;
     const peerUrl = `http://127.0.0.1:${c.members[victim]!.peerPort}`;
-    const add = await ctl(via, 'member', 'add', name, `--peer-urls=${peerUrl}`);
+    // Refused as unhealthy until the member asked has applied the removal
+    // and been connected to the other for 5 s.
+    const add = await whileUnhealthy(() =>
+      ctl(via, 'member', 'add', name, `--peer-urls=${peerUrl}`),
+    );
     expect(add.code, add.stderr).toBe(0);
-    const newId = /Member ([0-9a-f]+) added/.exec(add.stdout)![1]!;
+    const newId = /Member\s+([0-9a-f]+) added/.exec(add.stdout)![1]!;
     expect(newId).not.toBe(oldId);
     const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)![1]!;
     // The cluster keeps serving, and compacts its log past what the new member could replay.
