@@ -265,7 +265,10 @@ export class Cluster {
    * that fails while another member was down or crashed is retried for up
    * to 30 s (crashed members are restarted in between), and one that timed
    * out may still be applied (the callback treats that outcome as success).
-   * A call that fails while every other member was up is not retried.
+   * A call that fails while every other member was up is not retried,
+   * except etcd's --strict-reconfig-check refusal (`unhealthy cluster`):
+   * a member (re)started or (re)joined less than 5 s ago does not count as
+   * connected yet, so that refusal is retried too, up to the same deadline.
    */
   async #membership<T>(i: number, what: string, fn: (cl: ClusterClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + 30_000;
@@ -293,7 +296,8 @@ export class Cluster {
         const msg = (err as Error).message;
         const unreachable = /No connection established|Connection dropped|ECONNRESET/.test(msg);
         const crashed = !allUp || unreachable || exits() !== exitsBefore;
-        if (!crashed || Date.now() > deadline)
+        const unhealthy = msg.includes('etcdserver: unhealthy cluster');
+        if ((!crashed && !unhealthy) || Date.now() > deadline)
           throw new Error(
             `${what} of m${i} via m${other.index} (attempt ${attempt}): ${(err as Error).message}`,
           );
