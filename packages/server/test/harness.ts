@@ -254,6 +254,26 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
+/**
+ * Runs an etcdctl command again while it fails with a refusal matching
+ * `retryOn` (for example `unhealthy cluster`: with --strict-reconfig-check,
+ * etcd 3.4 and ours refuse membership changes until every voting member has
+ * been connected for 5 s; nothing to await from outside the process), up to
+ * a deadline. Resolves with the last result.
+ */
+export async function retryEtcdctl(
+  run: () => Promise<CommandResult>,
+  retryOn: RegExp,
+  timeoutMs = 30_000,
+): Promise<CommandResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run();
+    if (r.code === 0 || !retryOn.test(r.stderr) || Date.now() > deadline) return r;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
 /** Runs the real etcdctl (v3 API) with optional stdin. */
 export function etcdctl(args: readonly string[], stdin?: string): Promise<CommandResult> {
   return new Promise((resolve) => {

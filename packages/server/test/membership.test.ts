@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, etcdctl, freePort } from './harness';
+import { ProcessCluster, etcdctl, freePort, retryEtcdctl } from './harness';
 import type { CommandResult } from './harness';
 
 let cluster: ProcessCluster;
@@ -35,22 +35,9 @@ async function memberList(endpoints = cluster.endpoints): Promise<MemberJson[]> 
   return (JSON.parse(r.stdout) as { members: MemberJson[] }).members;
 }
 
-/**
- * Runs an etcdctl membership command again while the cluster refuses it as
- * unhealthy (--strict-reconfig-check, as etcd 3.4: every voting member must
- * have been connected for 5 s), up to a deadline.
- */
-async function whileUnhealthy(
-  run: () => Promise<CommandResult>,
-  timeoutMs = 30_000,
-): Promise<CommandResult> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await run();
-    if (r.code === 0 || !r.stderr.includes('etcdserver: unhealthy cluster')) return r;
-    if (Date.now() > deadline) return r;
-    await new Promise((res) => setTimeout(res, 200));
-  }
+/** Runs a membership change again while the cluster is refused as unhealthy (strict reconfig check). */
+function whileUnhealthy(run: () => Promise<CommandResult>): Promise<CommandResult> {
+  return retryEtcdctl(run, /etcdserver: unhealthy cluster/);
 }
 
 describe('membership changes through etcdctl', () => {

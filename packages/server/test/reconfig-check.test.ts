@@ -5,7 +5,7 @@
  * after a member is killed is refused as an unhealthy cluster.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, etcdctl, freePort } from './harness';
+import { ProcessCluster, etcdctl, freePort, retryEtcdctl } from './harness';
 import type { ServerKind } from './harness';
 
 const clusters: ProcessCluster[] = [];
@@ -26,15 +26,9 @@ async function until(
   run: () => ReturnType<typeof etcdctl>,
   timeoutMs = 30_000,
 ): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await run();
-    if (r.code === 0) return r.stdout;
-    if (!retryOn.test(r.stderr) || Date.now() > deadline) {
-      throw new Error(`etcdctl failed: ${r.stderr}`);
-    }
-    await new Promise((res) => setTimeout(res, 200));
-  }
+  const r = await retryEtcdctl(run, retryOn, timeoutMs);
+  if (r.code !== 0) throw new Error(`etcdctl failed: ${r.stderr}`);
+  return r.stdout;
 }
 
 describe.each<ServerKind>(['etcd', 'kv'])('membership checks (%s)', (kind) => {
