@@ -6,19 +6,15 @@
  * and the JSON gateway on the same port — run against real etcd 3.4 and
  * against our server, and the transcripts must match.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, etcdctl } from './harness';
-import type { ServerKind } from './harness';
+import { ProcessCluster, etcdctl, makeTestCa } from './harness';
+import type { CertPair, ServerKind } from './harness';
 
-interface Pair {
-  readonly cert: string;
-  readonly key: string;
-}
+type Pair = CertPair;
 
 interface Pki {
   readonly ca: string;
@@ -36,47 +32,8 @@ const SUBJECTS: Readonly<Record<Identity, string>> = {
 };
 
 function makePki(dir: string): Pki {
-  const f = (n: string): string => path.join(dir, n);
-  const ssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { stdio: 'ignore' });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=test-ca',
-  );
-  const issue = (name: string, subject: string, ext: string): Pair => {
-    fs.writeFileSync(f(`${name}.ext`), ext);
-    ssl('req', ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subject);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      f(`${name}.csr`),
-      '-CA',
-      f('ca.pem'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-out',
-      f(`${name}.pem`),
-      '-days',
-      '2',
-      '-extfile',
-      f(`${name}.ext`),
-    );
-    return { cert: f(`${name}.pem`), key: f(`${name}.key`) };
-  };
-  const server = issue(
+  const ca = makeTestCa(dir);
+  const server = ca.issue(
     'server',
     '/CN=server',
     'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n',
@@ -84,10 +41,10 @@ function makePki(dir: string): Pki {
   const clients = Object.fromEntries(
     Object.entries(SUBJECTS).map(([id, subject]) => [
       id,
-      issue(`client-${id}`, subject, 'extendedKeyUsage=clientAuth\n'),
+      ca.issue(`client-${id}`, subject, 'extendedKeyUsage=clientAuth\n'),
     ]),
   ) as Record<Identity, Pair>;
-  return { ca: f('ca.pem'), server, clients };
+  return { ca: ca.ca, server, clients };
 }
 
 type Step =

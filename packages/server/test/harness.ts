@@ -4,7 +4,7 @@
  * temporary data directories, runs the real etcdctl against them, and kills,
  * restarts or stops members by PID.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -246,6 +246,64 @@ export class ProcessCluster {
     await Promise.all(this.members.map((_, i) => this.kill(i)));
     fs.rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** A certificate and its key, as file paths. */
+export interface CertPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * A throwaway certificate authority in `dir` (openssl, P-256, valid 2 days):
+ * `issue` signs a certificate for `subject` with the given openssl
+ * extensions (for example a subjectAltName and extendedKeyUsage).
+ */
+export function makeTestCa(dir: string): {
+  readonly ca: string;
+  issue(name: string, subject: string, extensions: string): CertPair;
+} {
+  const f = (n: string): string => path.join(dir, n);
+  const ssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { stdio: 'ignore' });
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=test-ca',
+  );
+  const issue = (name: string, subject: string, extensions: string): CertPair => {
+    fs.writeFileSync(f(`${name}.ext`), extensions);
+    ssl('req', ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', subject);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.pem`),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+    );
+    return { cert: f(`${name}.pem`), key: f(`${name}.key`) };
+  };
+  return { ca: f('ca.pem'), issue };
 }
 
 export interface CommandResult {

@@ -3,12 +3,11 @@
  * server certificate for 127.0.0.1 and a client certificate. Peers talk TLS
  * to each other; clients must present a certificate signed by the CA.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProcessCluster, etcdctl } from './harness';
+import { ProcessCluster, etcdctl, makeTestCa } from './harness';
 
 function makePki(dir: string): {
   ca: string;
@@ -17,100 +16,19 @@ function makePki(dir: string): {
   clientCert: string;
   clientKey: string;
 } {
-  const f = (n: string): string => path.join(dir, n);
-  const ssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { stdio: 'ignore' });
-  };
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=test-ca',
-  );
-  fs.writeFileSync(
-    f('server.ext'),
+  const ca = makeTestCa(dir);
+  const server = ca.issue(
+    'server',
+    '/CN=server',
     'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n',
   );
-  ssl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    f('server.key'),
-    '-out',
-    f('server.csr'),
-    '-subj',
-    '/CN=server',
-  );
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.pem'),
-    '-days',
-    '2',
-    '-extfile',
-    f('server.ext'),
-  );
-  fs.writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  ssl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    f('client.key'),
-    '-out',
-    f('client.csr'),
-    '-subj',
-    '/CN=root',
-  );
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    f('client.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('client.pem'),
-    '-days',
-    '2',
-    '-extfile',
-    f('client.ext'),
-  );
+  const client = ca.issue('client', '/CN=root', 'extendedKeyUsage=clientAuth\n');
   return {
-    ca: f('ca.pem'),
-    cert: f('server.pem'),
-    key: f('server.key'),
-    clientCert: f('client.pem'),
-    clientKey: f('client.key'),
+    ca: ca.ca,
+    cert: server.cert,
+    key: server.key,
+    clientCert: client.cert,
+    clientKey: client.key,
   };
 }
 
