@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
-import { moduleBoundaries } from './tools/lint/module-boundaries.js';
+import { moduleBoundaries, moduleBoundariesForTests } from './tools/lint/module-boundaries.js';
 
 export default tseslint.config(
   {
@@ -55,6 +55,7 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@nx/enforce-module-boundaries': moduleBoundariesForTests,
     },
   },
   {

@@ -26,6 +26,23 @@ export const moduleBoundaries = [
       },
       { sourceTag: 'scope:server', onlyDependOnLibsWithTags: ['*'] },
       { sourceTag: 'scope:tools', onlyDependOnLibsWithTags: ['*'] },
+      // Test helpers shared by several packages' tests (tools/test-ports).
+      { sourceTag: 'scope:test-support', onlyDependOnLibsWithTags: [] },
     ],
+  },
+];
+
+// Tests (and benchmarks) may also use the shared test helpers; shipped
+// sources may not.
+const [level, options] = moduleBoundaries;
+export const moduleBoundariesForTests = [
+  level,
+  {
+    ...options,
+    depConstraints: options.depConstraints.map((c) =>
+      c.onlyDependOnLibsWithTags.includes('*')
+        ? c
+        : { ...c, onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'scope:test-support'] },
+    ),
   },
 ];

@@ -3,9 +3,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reservePort as freePort } from '@kv-tools/test-ports';
 import { Client } from '../src/index';
 
 /** Which server the suite runs against. */
@@ -24,20 +24,6 @@ const serverCommand: readonly string[] =
         join(repoRoot, 'packages/server/src/cli.ts'),
       ]
     : [process.env['ETCD_BIN'] ?? '/usr/bin/etcd'];
-
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Member {
   name: string;
@@ -176,3 +162,6 @@ export async function startCluster(n: number): Promise<TestCluster> {
   }
   return cluster;
 }
+
+/** A port reserved for this test process (see @kv-tools/test-ports). */
+export { freePort };

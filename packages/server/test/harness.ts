@@ -7,27 +7,15 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { reservePort as freePort } from '@kv-tools/test-ports';
 
 export type ServerKind = 'kv' | 'etcd';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const tsxLoader = path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs');
 const cliSource = path.join(repoRoot, 'packages/server/src/cli.ts');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface MemberSpec {
   readonly name: string;
@@ -348,3 +336,6 @@ export function etcdctl(args: readonly string[], stdin?: string): Promise<Comman
     else child.stdin?.end();
   });
 }
+
+/** A port reserved for this test process (see @kv-tools/test-ports). */
+export { freePort };

@@ -14,10 +14,10 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { reservePorts } from '@kv-tools/test-ports';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { etcdserverpb, KVClient } from '@kv/api';
 
@@ -76,28 +76,6 @@ export function serverCommand(kind: ServerKind): string[] {
 /** Whether `kind` can be started on this machine. */
 export function serverAvailable(kind: ServerKind): boolean {
   return kind === 'etcd' ? existsSync(ETCD_BINARY) : existsSync(KV_SERVER_CLI);
-}
-
-/** Asks the OS for `n` distinct free TCP ports on 127.0.0.1. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    if (a === null || typeof a === 'string') throw new Error('no port');
-    return a.port;
-  });
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
 }
 
 const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts in these ticks.
@@ -215,7 +193,7 @@ export async function startServer(
   }
   installExitHook();
   const dir = mkdtempSync(join(options.tmpRoot ?? tmpdir(), `bench-${kind}-`));
-  const ports = await freePorts(members * 2);
+  const ports = await reservePorts(members * 2);
   const clientPorts = ports.slice(0, members);
   const peerPorts = ports.slice(members);
   const token = `bench-${process.pid}-${Date.now()}`;

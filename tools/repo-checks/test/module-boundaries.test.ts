@@ -7,11 +7,15 @@ import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
 // @ts-expect-error plain JS module without types
 // eslint-disable-next-line @nx/enforce-module-boundaries -- the rule config itself, shared with eslint.config.js
-import { moduleBoundaries } from '../../lint/module-boundaries.js';
+import { moduleBoundaries, moduleBoundariesForTests } from '../../lint/module-boundaries.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 
-async function boundaryErrors(pkg: string, source: string): Promise<string[]> {
+async function boundaryErrors(
+  pkg: string,
+  source: string,
+  where: 'src' | 'test' = 'src',
+): Promise<string[]> {
   const eslint = new ESLint({
     cwd: root,
     overrideConfigFile: true,
@@ -20,11 +24,14 @@ async function boundaryErrors(pkg: string, source: string): Promise<string[]> {
         files: ['**/*.ts'],
         languageOptions: { parser: tseslint.parser },
         plugins: { '@nx': nx as unknown as ESLint.Plugin },
-        rules: { '@nx/enforce-module-boundaries': moduleBoundaries },
+        rules: {
+          '@nx/enforce-module-boundaries':
+            where === 'src' ? moduleBoundaries : moduleBoundariesForTests,
+        },
       },
     ],
   });
-  const filePath = path.join(root, 'packages', pkg, 'src', '__boundary_probe__.ts');
+  const filePath = path.join(root, 'packages', pkg, where, '__boundary_probe__.ts');
   const [result] = await eslint.lintText(source, { filePath });
   return (result?.messages ?? []).map((m) => m.message);
 }
@@ -52,6 +59,13 @@ describe('package dependency directions', () => {
       "import { packageName } from '@kv/kvserver';\nexport const x = packageName;\n",
     );
     expect(errors.join('\n')).toMatch(/scope:client/);
+  });
+
+  it('lets tests, but not shipped sources, use the shared test helpers', async () => {
+    const probe =
+      "import { reservePort } from '@kv-tools/test-ports';\nexport const x = reservePort;\n";
+    expect((await boundaryErrors('raft', probe)).join('\n')).toMatch(/scope:raft/);
+    expect(await boundaryErrors('raft', probe, 'test')).toEqual([]);
   });
 
   it('allows @kv/kvserver to import @kv/raft', async () => {

@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { reservePort as freePort } from '@kv-tools/test-ports';
 import { credentials } from '@grpc/grpc-js';
 import { ClusterClient, etcdserverpb } from '@kv/api';
 import { PeerProxy } from './proxy';
@@ -23,18 +23,6 @@ const tsxLoader = path.join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs');
  */
 const serverRoot = process.env.KV_ROBUSTNESS_SERVER_ROOT ?? repoRoot;
 const cliSource = path.join(serverRoot, 'packages/server/src/cli.ts');
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ClusterOptions {
   readonly size: number;
@@ -409,3 +397,6 @@ export function killAllMembers(): void {
   for (const proc of liveMembers) proc.kill('SIGKILL');
   liveMembers.clear();
 }
+
+/** A port reserved for this test process (see @kv-tools/test-ports). */
+export { freePort };
