@@ -236,10 +236,12 @@ export async function startServer(
     exponentialBuckets(0.001, 2, 14),
   );
   const timedStorage: MemberStorage = {
-    save: async (hs, entries) => {
+    // The options carry the MustSync decision: dropping them would fsync
+    // commit-only hard states too (a second fdatasync per write).
+    save: async (hs, entries, options) => {
       const start = performance.now();
-      await memberStorage.save(hs, entries);
-      fsyncSeconds.observe((performance.now() - start) / 1000);
+      await memberStorage.save(hs, entries, options);
+      if (options?.sync !== false) fsyncSeconds.observe((performance.now() - start) / 1000);
     },
     saveSnapshot: (s) => memberStorage.saveSnapshot(s),
     releaseTo: (i) => memberStorage.releaseTo(i),
