@@ -124,6 +124,8 @@ export {
   decodeRangeResponse,
   /** Options of {@link decodeRangeResponse}. */
   type DecodeRangeResponseOptions,
+  /** A KeyValue carried as its protobuf encoding, which `encodeRangeResponse` copies as is. */
+  EncodedKeyValue,
   /** `KVService` whose Range response (de)serializers use the hand-written codec. */
   FastKVService,
   /** Client constructor for `FastKVService`, typed like `KVClient`. */
@@ -136,6 +138,14 @@ export {
    * `etcdserverpb.WatchResponse.encode(msg).finish()`, in one allocation.
    */
   encodeWatchResponse,
+  /** One mvccpb.Event's protobuf bytes, to copy into many watch responses. */
+  encodeEvent,
+  /** One ResponseHeader's protobuf bytes, shared by the responses of a revision. */
+  encodeResponseHeader,
+  /** Several WatchResponses with pre-encoded parts as back-to-back gRPC messages in one Buffer. */
+  encodeWatchResponseFrames,
+  /** A WatchResponse whose header and events are already encoded. */
+  type PreEncodedWatchResponse,
   /** `WatchService` whose server-side response serializer is `encodeWatchResponse`. */
   FastWatchService,
 } from './watch-response-codec';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { etcdserverpb } from './index';
-import { decodeRangeResponse, encodeRangeResponse } from './range-response-codec';
+import { etcdserverpb, mvccpb } from './index';
+import { EncodedKeyValue, decodeRangeResponse, encodeRangeResponse } from './range-response-codec';
 import { messageArb, messageDescs } from '../test/schema';
 
 const { RangeResponse } = etcdserverpb;
@@ -89,5 +89,60 @@ describe('hand-written RangeResponse codec', () => {
     for (let cut = 1; cut < bytes.length; cut++) {
       expect(() => decodeRangeResponse(bytes.subarray(0, cut)), String(cut)).toThrow(RangeError);
     }
+  });
+
+  it('copies EncodedKeyValue bytes: the same response bytes as the generated encoder', () => {
+    const { KeyValue } = mvccpb;
+    fc.assert(
+      fc.property(arb, fc.array(fc.boolean(), { maxLength: 8 }), (msg, which) => {
+        // Any mix of plain and encoded key-values, encoded the way the store keeps them.
+        const mixed: etcdserverpb.RangeResponse = {
+          ...msg,
+          kvs: msg.kvs.map((kv, i) =>
+            which[i] === true ? new EncodedKeyValue(KeyValue.encode(kv).finish()) : kv,
+          ),
+        };
+        expect(encodeRangeResponse(mixed).equals(RangeResponse.encode(msg).finish())).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('EncodedKeyValue reads as its fields and re-encodes after a field is assigned', () => {
+    const { KeyValue } = mvccpb;
+    const plain = KeyValue.fromPartial({
+      key: Buffer.from('k'),
+      createRevision: 2n,
+      modRevision: 9n,
+      version: 3n,
+      value: Buffer.from('value'),
+      lease: -5n,
+    });
+    const kv = new EncodedKeyValue(new Uint8Array(KeyValue.encode(plain).finish()));
+    expect(kv.encoded).toBeDefined();
+    expect(kv.toJSON()).toEqual(plain);
+    expect(KeyValue.encode(kv).finish()).toEqual(KeyValue.encode(plain).finish());
+    kv.value = Buffer.from('other');
+    expect(kv.encoded).toBeUndefined();
+    const expected = RangeResponse.fromPartial({
+      kvs: [{ ...plain, value: Buffer.from('other') }],
+    });
+    expect(
+      encodeRangeResponse({ ...expected, kvs: [kv] }).equals(
+        RangeResponse.encode(expected).finish(),
+      ),
+    ).toBe(true);
+  });
+
+  it('copies EncodedKeyValue bytes as they are, without re-encoding', () => {
+    // An unknown field (15, varint 1) survives only if the bytes are copied.
+    const raw = Buffer.from([0x0a, 0x01, 0x6b, 0x78, 0x01]);
+    const out = encodeRangeResponse({
+      header: undefined,
+      kvs: [new EncodedKeyValue(raw)],
+      more: false,
+      count: 0n,
+    });
+    expect(out.equals(Buffer.concat([Buffer.from([0x12, raw.length]), raw]))).toBe(true);
   });
 });

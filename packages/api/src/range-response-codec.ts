@@ -20,8 +20,92 @@ import {
 } from './fast-wire';
 
 /**
+ * A KeyValue held as its mvccpb.KeyValue protobuf encoding, as the MVCC store
+ * keeps each revision: {@link encodeRangeResponse} copies those bytes as they
+ * are instead of decoding and re-encoding them (a large range is mostly
+ * these bytes). To any other reader it is an ordinary KeyValue: the fields
+ * are decoded on first access; after a field is assigned, the encoder
+ * encodes the fields again.
+ *
+ * The bytes must be a valid KeyValue encoding; the caller vouches for that
+ * (they are not checked here, which is the point).
+ */
+export class EncodedKeyValue implements KeyValue {
+  #encoded: Buffer | undefined;
+  #kv: KeyValue | undefined;
+
+  constructor(encoded: Uint8Array) {
+    this.#encoded = Buffer.isBuffer(encoded)
+      ? encoded
+      : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  }
+
+  /** The encoding the encoder copies, or undefined once a field was assigned. */
+  get encoded(): Buffer | undefined {
+    return this.#encoded;
+  }
+
+  #fields(): KeyValue {
+    if (this.#kv === undefined) {
+      const raw = this.#encoded!;
+      this.#kv = decodeKeyValue(new Cursor(raw, 0), raw.length, false);
+    }
+    return this.#kv;
+  }
+
+  #writable(): KeyValue {
+    const kv = this.#fields();
+    this.#encoded = undefined;
+    return kv;
+  }
+
+  get key(): Buffer {
+    return this.#fields().key;
+  }
+  set key(v: Buffer) {
+    this.#writable().key = v;
+  }
+  get createRevision(): bigint {
+    return this.#fields().createRevision;
+  }
+  set createRevision(v: bigint) {
+    this.#writable().createRevision = v;
+  }
+  get modRevision(): bigint {
+    return this.#fields().modRevision;
+  }
+  set modRevision(v: bigint) {
+    this.#writable().modRevision = v;
+  }
+  get version(): bigint {
+    return this.#fields().version;
+  }
+  set version(v: bigint) {
+    this.#writable().version = v;
+  }
+  get value(): Buffer {
+    return this.#fields().value;
+  }
+  set value(v: Buffer) {
+    this.#writable().value = v;
+  }
+  get lease(): bigint {
+    return this.#fields().lease;
+  }
+  set lease(v: bigint) {
+    this.#writable().lease = v;
+  }
+
+  /** The plain fields, so JSON and structural comparisons see a KeyValue. */
+  toJSON(): KeyValue {
+    return { ...this.#fields() };
+  }
+}
+
+/**
  * Encodes a RangeResponse to protobuf bytes identical to the generated
- * `RangeResponse.encode(msg).finish()`, in one allocation.
+ * `RangeResponse.encode(msg).finish()`, in one allocation. Key-values that
+ * are {@link EncodedKeyValue}s are copied as they are.
  */
 export function encodeRangeResponse(msg: RangeResponse): Buffer {
   const kvs = msg.kvs;
@@ -33,7 +117,11 @@ export function encodeRangeResponse(msg: RangeResponse): Buffer {
     total += 1 + sizeOfNumber(hSize) + hSize;
   }
   for (let i = 0; i < kvs.length; i++) {
-    const s = keyValueSize(kvs[i]!);
+    const kv = kvs[i]!;
+    const s =
+      kv instanceof EncodedKeyValue && kv.encoded !== undefined
+        ? kv.encoded.length
+        : keyValueSize(kv);
     kvSizes[i] = s;
     total += 1 + sizeOfNumber(s) + s;
   }
@@ -51,9 +139,16 @@ export function encodeRangeResponse(msg: RangeResponse): Buffer {
     pos = writeHeader(buf, pos, msg.header);
   }
   for (let i = 0; i < kvs.length; i++) {
+    const kv = kvs[i]!;
     buf[pos++] = 0x12;
     pos = writeNumber(buf, pos, kvSizes[i]!);
-    pos = writeKeyValue(buf, pos, kvs[i]!);
+    const encoded = kv instanceof EncodedKeyValue ? kv.encoded : undefined;
+    if (encoded !== undefined) {
+      encoded.copy(buf, pos);
+      pos += encoded.length;
+    } else {
+      pos = writeKeyValue(buf, pos, kv);
+    }
   }
   if (msg.more) {
     buf[pos++] = 0x18;

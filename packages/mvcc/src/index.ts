@@ -11,7 +11,13 @@ export { MvccStore } from './store';
 /** Tuning options and the write transaction interface of {@link MvccStore}. */
 export type { MvccStoreOptions, WriteTxn } from './store';
 /** Range options/result and the events a write produces. */
-export type { RangeOptions, RangeResult, MvccEvent } from './types';
+export type {
+  EncodedRangeOptions,
+  EncodedRangeResult,
+  RangeOptions,
+  RangeResult,
+  MvccEvent,
+} from './types';
 /** Event type constants (mvccpb.Event numbering): Put = 0, Delete = 1. */
 export { EventType } from './types';
 /** The error class thrown by the store and its codes. */

@@ -11,7 +11,13 @@ import { ReadPins } from './read-pins';
 import { decodeRevision, decodeUint64, encodeRevision, encodeUint64 } from './revision';
 import { crc32cUpdate } from './crc32c';
 import { EventType } from './types';
-import type { MvccEvent, RangeOptions, RangeResult } from './types';
+import type {
+  EncodedRangeOptions,
+  EncodedRangeResult,
+  MvccEvent,
+  RangeOptions,
+  RangeResult,
+} from './types';
 import { WatchHub } from './watch/hub';
 import type { WatchStream } from './watch/stream';
 
@@ -338,6 +344,23 @@ export class MvccStore {
     return this.pins;
   }
 
+  /**
+   * Like {@link range}, but each key-value comes as its stored mvccpb.KeyValue
+   * encoding, not decoded: a server can copy those bytes into a response as
+   * they are. No keysOnly (the stored bytes carry the value).
+   */
+  rangeEncoded(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    options: EncodedRangeOptions = {},
+  ): Promise<EncodedRangeResult> {
+    this.checkOpen();
+    if (this.restoring !== undefined) {
+      return this.restoring.then(() => this.rangeEncoded(key, end, options));
+    }
+    return this.fetchAt(key, end, options, this.current);
+  }
+
   /** @internal Range at most at `maxRev` (the txn's own revision for a txn). */
   async rangeAt(
     key: Uint8Array,
@@ -346,6 +369,23 @@ export class MvccStore {
     maxRev: number,
     staged?: Staged,
   ): Promise<RangeResult> {
+    const { values, count, revision } = await this.fetchAt(key, end, options, maxRev, staged);
+    const kvs: KeyValue[] = new Array<KeyValue>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const kv = decodeKeyValue(values[i] as Uint8Array);
+      kvs[i] = options.keysOnly === true ? { ...kv, value: EMPTY } : kv;
+    }
+    return { kvs, count, revision };
+  }
+
+  /** The stored encodings of the key-values a range at most at `maxRev` returns. */
+  private async fetchAt(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    options: EncodedRangeOptions,
+    maxRev: number,
+    staged?: Staged,
+  ): Promise<EncodedRangeResult> {
     const revision = options.revision ?? 0;
     assertRevision(revision, 'revision');
     const at = revision === 0 ? maxRev : revision;
@@ -365,39 +405,40 @@ export class MvccStore {
       count++;
       if (hits.length < want) hits.push(h);
     });
-    if (hits.length === 0) return { kvs: [], count, revision: headerRev };
+    if (hits.length === 0) return { values: [], count, revision: headerRev };
     // A transaction's own writes are still staged in the transaction, not in the backend.
-    const fromTxn = (h: IndexHit): Uint8Array | undefined =>
-      staged !== undefined && h.main === staged.main ? staged.values[h.sub] : undefined;
-    const missing = hits.filter((h) => fromTxn(h) === undefined);
-    let fetched: (Uint8Array | undefined)[] = [];
+    const values = new Array<Uint8Array | undefined>(hits.length);
+    const missing: number[] = [];
+    const revKeys: Uint8Array[] = [];
+    for (let i = 0; i < hits.length; i++) {
+      const h = hits[i] as IndexHit;
+      const own = staged !== undefined && h.main === staged.main ? staged.values[h.sub] : undefined;
+      if (own !== undefined) {
+        values[i] = own;
+      } else {
+        missing.push(i);
+        revKeys.push(encodeRevision(h.main, h.sub));
+      }
+    }
     if (missing.length > 0) {
       const pin = this.pins.pin(at);
       try {
-        fetched = await this.backend.getMany(
-          'key',
-          missing.map((h) => encodeRevision(h.main, h.sub)),
-        );
+        const fetched = await this.backend.getMany('key', revKeys);
+        for (let j = 0; j < missing.length; j++) values[missing[j] as number] = fetched[j];
       } finally {
         this.pins.release(pin);
       }
     }
-    let next = 0;
-    const values = hits.map((h) => fromTxn(h) ?? fetched[next++]);
-    const kvs: KeyValue[] = [];
-    for (let i = 0; i < hits.length; i++) {
-      const v = values[i];
-      const h = hits[i] as IndexHit;
-      if (v === undefined) {
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] === undefined) {
+        const h = hits[i] as IndexHit;
         throw new MvccError(
           MvccErrorCode.Corrupt,
           `revision ${h.main}_${h.sub} missing in backend`,
         );
       }
-      const kv = decodeKeyValue(v);
-      kvs.push(options.keysOnly === true ? { ...kv, value: EMPTY } : kv);
     }
-    return { kvs, count, revision: headerRev };
+    return { values: values as Uint8Array[], count, revision: headerRev };
   }
 
   /** @internal Visit the key indexes in an interval, in key order. */

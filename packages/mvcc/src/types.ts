@@ -22,6 +22,19 @@ export interface RangeResult {
   readonly revision: number;
 }
 
+/** Options of {@link MvccStore.rangeEncoded}: those of a range read without keysOnly. */
+export type EncodedRangeOptions = Omit<RangeOptions, 'keysOnly'>;
+
+/** Result of {@link MvccStore.rangeEncoded}. */
+export interface EncodedRangeResult {
+  /** The matching key-values' stored mvccpb.KeyValue encodings, in key order (at most `limit`). */
+  readonly values: Uint8Array[];
+  /** Number of keys in the range at the revision, ignoring `limit`. */
+  readonly count: number;
+  /** The store's current revision when the read started. */
+  readonly revision: number;
+}
+
 /** Event types, with mvccpb.Event's numbering. */
 export const EventType = { Put: 0, Delete: 1 } as const;
 
