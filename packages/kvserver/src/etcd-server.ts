@@ -144,8 +144,8 @@ export interface EtcdServerOptions {
   readonly onFatal?: (err: unknown) => void;
 }
 
-/** Result of an applied request, handed to the proposer's waiter. */
-type ApplyResult = { readonly response: unknown; readonly physical?: Promise<void> };
+/** The response of an applied request, handed to the proposer's waiter. */
+type ApplyResult = object;
 
 /** Metrics counters the operations endpoints expose. */
 export interface ServerCounters {
@@ -177,7 +177,12 @@ export class EtcdServer {
   #raftStorage!: MemoryStorage;
   #transport!: Transport;
   #reads!: ReadIndexGate;
-  #waits = new WaitRegistry<ApplyResult>();
+  readonly #waits: WaitRegistry<ApplyResult>;
+  /** Physical compactions applied for this member's own Compact calls, by request ID. */
+  readonly #compactions = new Map<bigint, Promise<void>>();
+  /** The term as a bigint for response headers, converted once per term. */
+  #termBig = 0n;
+  #termOfBig = 0;
   #ids: RequestIdGenerator;
   #consistentIndex = 0;
   /** Term last written next to the consistent index (-1: not written by this process). */
@@ -240,6 +245,14 @@ export class EtcdServer {
     this.#ids = new RequestIdGenerator(options.memberId, Date.now());
     this.lessor = new Lessor(options.clock, Math.ceil((1.5 * this.electionMs) / 1000));
     this.auth = new AuthStore(options.clock);
+    this.#waits = new WaitRegistry<ApplyResult>({
+      clock: options.clock,
+      timeoutError: () => (this.leader === 0n ? Errors.timeoutDueToLeaderFail() : Errors.timeout()),
+      onSettled: (failed) => {
+        this.counters.proposalsPending--;
+        if (failed) this.counters.proposalsFailed++;
+      },
+    });
   }
 
   /** Opens the member's state and starts the Raft loop. */
@@ -390,11 +403,16 @@ export class EtcdServer {
 
   /** The response header every reply carries. */
   header(revision?: number): etcdserverpb.ResponseHeader {
+    const term = this.term;
+    if (term !== this.#termOfBig) {
+      this.#termBig = BigInt(term);
+      this.#termOfBig = term;
+    }
     return {
       clusterId: this.clusterId,
       memberId: this.memberId,
       revision: BigInt(revision ?? this.mvcc.currentRevision()),
-      raftTerm: BigInt(this.term),
+      raftTerm: this.#termBig,
     };
   }
 
@@ -477,51 +495,70 @@ export class EtcdServer {
     await this.#reads.wait();
   }
 
-  async put(p: etcdserverpb.PutRequest): Promise<etcdserverpb.PutResponse> {
-    checkPut(p);
-    const quota = this.#checkQuota(p.key.length + p.value.length);
-    if (quota !== undefined) await quota;
-    const { response } = await this.#propose(
-      RequestKind.Put,
-      etcdserverpb.PutRequest.encode(p).finish(),
-    );
-    return response as etcdserverpb.PutResponse;
+  // put and txn are not async functions: on the hot path the waiter's own
+  // promise is the only one a write costs (errors still arrive as rejections).
+  put(p: etcdserverpb.PutRequest): Promise<etcdserverpb.PutResponse> {
+    try {
+      checkPut(p);
+      const propose = (): Promise<etcdserverpb.PutResponse> =>
+        this.#proposeResponse(RequestKind.Put, etcdserverpb.PutRequest.encode(p).finish(), p);
+      const quota = this.#checkQuota(p.key.length + p.value.length);
+      return quota === undefined ? propose() : quota.then(propose);
+    } catch (err) {
+      return rejected(err);
+    }
   }
 
   async deleteRange(d: etcdserverpb.DeleteRangeRequest): Promise<etcdserverpb.DeleteRangeResponse> {
     checkDeleteRange(d);
-    const { response } = await this.#propose(
+    const response = await this.#propose(
       RequestKind.DeleteRange,
       etcdserverpb.DeleteRangeRequest.encode(d).finish(),
     );
     return response as etcdserverpb.DeleteRangeResponse;
   }
 
-  async txn(t: etcdserverpb.TxnRequest): Promise<etcdserverpb.TxnResponse> {
-    checkTxn(t, { maxTxnOps: this.maxTxnOps });
-    if (isReadOnlyTxn(t)) {
-      // Read-only txns need no log entry: a read barrier gives linearizability,
-      // and pinning one revision makes every compare and range see one state.
-      if (!isSerializableTxn(t)) await this.linearizableReadBarrier();
-      const revision = this.mvcc.currentRevision();
-      const resp = await applyTxn({ txn: readOnlyTxn(this.mvcc, revision), leases: undefined }, t);
-      stampHeader(resp, this.header(revision));
-      return resp;
+  txn(t: etcdserverpb.TxnRequest): Promise<etcdserverpb.TxnResponse> {
+    try {
+      checkTxn(t, { maxTxnOps: this.maxTxnOps });
+      if (isReadOnlyTxn(t)) return this.#readOnlyTxn(t);
+      const payload = etcdserverpb.TxnRequest.encode(t).finish();
+      const propose = (): Promise<etcdserverpb.TxnResponse> =>
+        this.#proposeResponse(RequestKind.Txn, payload, t);
+      const quota = this.#checkQuota(payload.length);
+      return quota === undefined ? propose() : quota.then(propose);
+    } catch (err) {
+      return rejected(err);
     }
-    const payload = etcdserverpb.TxnRequest.encode(t).finish();
-    const quota = this.#checkQuota(payload.length);
-    if (quota !== undefined) await quota;
-    const { response } = await this.#propose(RequestKind.Txn, payload);
-    return response as etcdserverpb.TxnResponse;
+  }
+
+  /**
+   * Read-only txns need no log entry: a read barrier gives linearizability,
+   * and pinning one revision makes every compare and range see one state.
+   */
+  async #readOnlyTxn(t: etcdserverpb.TxnRequest): Promise<etcdserverpb.TxnResponse> {
+    if (!isSerializableTxn(t)) await this.linearizableReadBarrier();
+    const revision = this.mvcc.currentRevision();
+    const resp = await applyTxn({ txn: readOnlyTxn(this.mvcc, revision), leases: undefined }, t);
+    stampHeader(resp, this.header(revision));
+    return resp;
   }
 
   async compact(c: etcdserverpb.CompactionRequest): Promise<etcdserverpb.CompactionResponse> {
-    const { response, physical } = await this.#propose(
-      RequestKind.Compaction,
-      etcdserverpb.CompactionRequest.encode(c).finish(),
-    );
-    if (c.physical && physical !== undefined) await physical;
-    return response as etcdserverpb.CompactionResponse;
+    const id = this.#ids.next();
+    try {
+      const response = await this.#propose(
+        RequestKind.Compaction,
+        etcdserverpb.CompactionRequest.encode(c).finish(),
+        undefined,
+        id,
+      );
+      const physical = this.#compactions.get(id);
+      if (c.physical && physical !== undefined) await physical;
+      return response as etcdserverpb.CompactionResponse;
+    } finally {
+      this.#compactions.delete(id);
+    }
   }
 
   // ---------------------------------------------------------------- Lease API
@@ -539,7 +576,7 @@ export class EtcdServer {
     const quota = this.#checkQuota(64);
     if (quota !== undefined) await quota;
     const req: etcdserverpb.LeaseGrantRequest = { TTL: r.TTL, ID: id };
-    const { response } = await this.#propose(
+    const response = await this.#propose(
       RequestKind.LeaseGrant,
       etcdserverpb.LeaseGrantRequest.encode(req).finish(),
     );
@@ -547,7 +584,7 @@ export class EtcdServer {
   }
 
   async leaseRevoke(r: etcdserverpb.LeaseRevokeRequest): Promise<etcdserverpb.LeaseRevokeResponse> {
-    const { response } = await this.#propose(
+    const response = await this.#propose(
       RequestKind.LeaseRevoke,
       etcdserverpb.LeaseRevokeRequest.encode(r).finish(),
     );
@@ -733,7 +770,7 @@ export class EtcdServer {
           .map((a) => ({ memberID: a.memberId, alarm: a.type as etcdserverpb.AlarmType })),
       };
     }
-    const { response } = await this.#propose(
+    const response = await this.#propose(
       RequestKind.Alarm,
       etcdserverpb.AlarmRequest.encode(r).finish(),
     );
@@ -746,7 +783,7 @@ export class EtcdServer {
     kind: RequestKind,
     payload: Uint8Array,
   ): Promise<{ header: etcdserverpb.ResponseHeader | undefined }> {
-    const { response } = await this.#propose(kind, payload);
+    const response = await this.#propose(kind, payload);
     return response as { header: etcdserverpb.ResponseHeader | undefined };
   }
 
@@ -875,34 +912,47 @@ export class EtcdServer {
 
   // ---------------------------------------------------------------- proposing
 
-  async #propose(kind: RequestKind, payload: Uint8Array): Promise<ApplyResult> {
-    if (this.#stopped) throw Errors.stopped();
-    if (payload.length > this.maxRequestBytes) throw Errors.requestTooLarge();
-    if (this.leader === 0n) await this.waitForLeader();
-    const id = this.#ids.next();
+  /** #propose for a client request whose response type the caller knows. */
+  #proposeResponse<R>(kind: RequestKind, payload: Uint8Array, request: object): Promise<R> {
+    return this.#propose(kind, payload, request) as Promise<R>;
+  }
+
+  /**
+   * Proposes a request and resolves with its apply response, or rejects
+   * after the request timeout. `request` is the object `payload` encodes:
+   * applying this member's own entry then needs no decoding (see
+   * WaitRegistry.local). No async function and no timer per request: the
+   * registry's promise is the only one, its single timer the only timer.
+   */
+  #propose(
+    kind: RequestKind,
+    payload: Uint8Array,
+    request?: object,
+    id?: bigint,
+  ): Promise<ApplyResult> {
+    if (this.#stopped) return Promise.reject(Errors.stopped());
+    if (payload.length > this.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
+    if (this.leader === 0n) {
+      return this.waitForLeader().then(() => this.#proposeNow(kind, payload, request, id));
+    }
+    return this.#proposeNow(kind, payload, request, id);
+  }
+
+  #proposeNow(
+    kind: RequestKind,
+    payload: Uint8Array,
+    request: object | undefined,
+    id = this.#ids.next(),
+  ): Promise<ApplyResult> {
     const data = encodeInternalRequest({ kind, id, payload });
-    const result = this.#waits.register(id);
     this.counters.proposalsPending++;
+    const result = this.#waits.register(id, this.requestTimeoutMs, data, request);
     try {
       this.#raft.propose(data);
     } catch (err) {
       this.#waits.reject(id, err instanceof RaftError ? Errors.noLeader() : err);
     }
-    const timer = this.#o.clock.setTimeout(() => {
-      this.#waits.reject(
-        id,
-        this.leader === 0n ? Errors.timeoutDueToLeaderFail() : Errors.timeout(),
-      );
-    }, this.requestTimeoutMs);
-    try {
-      return await result;
-    } catch (err) {
-      this.counters.proposalsFailed++;
-      throw err;
-    } finally {
-      timer.cancel();
-      this.counters.proposalsPending--;
-    }
+    return result;
   }
 
   // ---------------------------------------------------------------- apply
@@ -935,7 +985,9 @@ export class EtcdServer {
       if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
         this.#applyConfChange(e, alreadyApplied);
       } else if (!alreadyApplied && e.data.length > 0) {
-        await this.#applyNormal(e);
+        // Most entries apply without awaiting anything (see #applyNormal).
+        const pending = this.#applyNormal(e);
+        if (pending !== undefined) await pending;
       } else if (!alreadyApplied) {
         this.#writeConsistentIndex(e.index, e.term);
       }
@@ -950,41 +1002,82 @@ export class EtcdServer {
     }
   }
 
-  async #applyNormal(e: Entry): Promise<void> {
+  /**
+   * Applies one normal entry. Returns undefined when it is done (the common
+   * case: a put or a txn without reads applies synchronously, with no
+   * promise), or a promise when some step had to wait.
+   */
+  #applyNormal(e: Entry): Promise<void> | undefined {
     let req: InternalRequest;
     try {
       req = decodeInternalRequest(e.data);
     } catch {
       this.#writeConsistentIndex(e.index, e.term);
-      return;
+      return undefined;
     }
-    await this.#o.failpoint?.('beforeApply');
+    const failpoint = this.#o.failpoint?.('beforeApply');
+    if (failpoint !== undefined) return failpoint.then(() => this.#applyRequest(e, req));
+    return this.#applyRequest(e, req);
+  }
+
+  #applyRequest(e: Entry, req: InternalRequest): Promise<void> | undefined {
     const txn = this.mvcc.write();
-    let result: ApplyResult | undefined;
-    let error: unknown;
+    let result: ApplyResult | Promise<ApplyResult>;
     try {
-      result = await this.#dispatch(req, { txn, leases: this.lessor });
+      result = this.#dispatch(req, e.data, { txn, leases: this.lessor });
     } catch (err) {
-      error = err;
+      return this.#finishApply(e, req.id, txn, undefined, err);
     }
-    // From here to the end of the function nothing awaits: the MVCC changes
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => this.#finishApply(e, req.id, txn, r, undefined),
+        (err: unknown) => this.#finishApply(e, req.id, txn, undefined, err),
+      );
+    }
+    return this.#finishApply(e, req.id, txn, result, undefined);
+  }
+
+  #finishApply(
+    e: Entry,
+    id: bigint,
+    txn: WriteTxn,
+    result: ApplyResult | undefined,
+    error: unknown,
+  ): Promise<void> | undefined {
+    // From here until the waiter is settled nothing awaits: the MVCC changes
     // and the consistent index reach the backend buffer together, so a batch
     // commit can never separate them.
     txn.end();
     this.#writeConsistentIndex(e.index, e.term);
     const revision = this.mvcc.currentRevision();
     if (error !== undefined) {
-      this.#waits.reject(req.id, error);
-      return;
+      this.#waits.reject(id, error);
+      return undefined;
     }
-    if (result !== undefined && this.#waits.has(req.id)) {
-      await this.#o.failpoint?.('beforeRespond');
-      stampHeader(result.response, this.header(revision));
-      this.#waits.resolve(req.id, result);
+    if (result !== undefined && this.#waits.has(id)) {
+      const failpoint = this.#o.failpoint?.('beforeRespond');
+      if (failpoint !== undefined) return failpoint.then(() => this.#respond(id, result, revision));
+      this.#respond(id, result, revision);
     }
+    return undefined;
   }
 
-  async #dispatch(req: InternalRequest, ctx: ApplyContext): Promise<ApplyResult> {
+  #respond(id: bigint, result: ApplyResult, revision: number): void {
+    stampHeader(result, this.header(revision));
+    this.#waits.resolve(id, result);
+  }
+
+  /**
+   * Runs one request against the open write txn. A put or txn this member
+   * proposed is applied from the object it encoded (identical to what
+   * decoding the entry gives, see WaitRegistry.local); other members decode.
+   * Synchronous unless the request must read.
+   */
+  #dispatch(
+    req: InternalRequest,
+    data: Uint8Array,
+    ctx: ApplyContext,
+  ): ApplyResult | Promise<ApplyResult> {
     // While CORRUPT is raised, etcd's apply refuses every change to the key
     // space and to leases (reads, alarms and membership still work).
     if (REFUSED_WHEN_CORRUPT.has(req.kind) && this.alarms.has(etcdserverpb.AlarmType.CORRUPT)) {
@@ -992,23 +1085,24 @@ export class EtcdServer {
     }
     switch (req.kind) {
       case RequestKind.Put: {
-        const p = etcdserverpb.PutRequest.decode(req.payload);
+        let p =
+          (this.#waits.local(req.id, data) as etcdserverpb.PutRequest | undefined) ??
+          etcdserverpb.PutRequest.decode(req.payload);
         if (this.#o.unsafeTestModes?.corruptPuts === true) {
-          p.value = Buffer.concat([p.value, Buffer.from('\u0000corrupted')]);
+          // A copy: the local request object belongs to the caller.
+          p = { ...p, value: Buffer.concat([p.value, Buffer.from('\u0000corrupted')]) };
         }
-        return { response: await applyPut(ctx, p) };
+        return applyPut(ctx, p);
       }
       case RequestKind.DeleteRange:
-        return {
-          response: await applyDeleteRange(
-            ctx,
-            etcdserverpb.DeleteRangeRequest.decode(req.payload),
-          ),
-        };
+        return applyDeleteRange(ctx, etcdserverpb.DeleteRangeRequest.decode(req.payload));
       case RequestKind.Txn: {
-        const t = etcdserverpb.TxnRequest.decode(req.payload);
-        await this.#precheckTxn(ctx.txn, t);
-        return { response: await applyTxn(ctx, t) };
+        const t =
+          (this.#waits.local(req.id, data) as etcdserverpb.TxnRequest | undefined) ??
+          etcdserverpb.TxnRequest.decode(req.payload);
+        const prechecked = this.#precheckTxn(ctx.txn, t);
+        if (prechecked !== undefined) return prechecked.then(() => applyTxn(ctx, t));
+        return applyTxn(ctx, t);
       }
       case RequestKind.Compaction: {
         const c = etcdserverpb.CompactionRequest.decode(req.payload);
@@ -1019,20 +1113,19 @@ export class EtcdServer {
           throw mapMvccError(err);
         }
         physical.catch(() => undefined);
-        return { response: { header: emptyHeader() }, physical };
+        if (this.#waits.has(req.id)) this.#compactions.set(req.id, physical);
+        return { header: emptyHeader() };
       }
       case RequestKind.LeaseGrant: {
         const g = etcdserverpb.LeaseGrantRequest.decode(req.payload);
         const lease = this.lessor.grant(this.#o.backend, g.ID, toSafeNumber(g.TTL));
-        return {
-          response: { header: emptyHeader(), ID: lease.id, TTL: BigInt(lease.ttl), error: '' },
-        };
+        return { header: emptyHeader(), ID: lease.id, TTL: BigInt(lease.ttl), error: '' };
       }
       case RequestKind.LeaseRevoke: {
         const r = etcdserverpb.LeaseRevokeRequest.decode(req.payload);
         const lease = this.lessor.revoke(this.#o.backend, r.ID);
         for (const key of lease.keys.values()) ctx.txn.deleteRange(key, undefined);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       }
       case RequestKind.Alarm: {
         const a = etcdserverpb.AlarmRequest.decode(req.payload);
@@ -1047,10 +1140,8 @@ export class EtcdServer {
           changed = targets.filter((t) => this.alarms.deactivate(this.#o.backend, t));
         }
         return {
-          response: {
-            header: emptyHeader(),
-            alarms: changed.map((c) => ({ memberID: c.memberId, alarm: c.type })),
-          },
+          header: emptyHeader(),
+          alarms: changed.map((c) => ({ memberID: c.memberId, alarm: c.type })),
         };
       }
       case RequestKind.MemberAttributes: {
@@ -1063,81 +1154,121 @@ export class EtcdServer {
           name: a.name,
           clientURLs: a.clientURLs,
         });
-        return { response: {} };
+        return {};
       }
       case RequestKind.Noop:
-        return { response: {} };
+        return {};
       case RequestKind.AuthEnable:
         this.auth.applyEnable(this.#o.backend);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       case RequestKind.AuthDisable:
         this.auth.applyDisable(this.#o.backend);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       case RequestKind.Authenticate: {
         const a = JSON.parse(Buffer.from(req.payload).toString('utf8')) as {
           name: string;
           token: string;
         };
         this.auth.applyAuthenticate(a.name, a.token);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       }
       case RequestKind.AuthUserAdd:
         this.auth.applyUserAdd(
           this.#o.backend,
           etcdserverpb.AuthUserAddRequest.decode(req.payload),
         );
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       case RequestKind.AuthUserDelete:
         this.auth.applyUserDelete(
           this.#o.backend,
           etcdserverpb.AuthUserDeleteRequest.decode(req.payload).name,
         );
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       case RequestKind.AuthUserChangePassword: {
         const c = etcdserverpb.AuthUserChangePasswordRequest.decode(req.payload);
         this.auth.applyUserChangePassword(this.#o.backend, c.name, c.hashedPassword);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       }
       case RequestKind.AuthUserGrantRole: {
         const g = etcdserverpb.AuthUserGrantRoleRequest.decode(req.payload);
         this.auth.applyUserGrantRole(this.#o.backend, g.user, g.role);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       }
       case RequestKind.AuthUserRevokeRole: {
         const g = etcdserverpb.AuthUserRevokeRoleRequest.decode(req.payload);
         this.auth.applyUserRevokeRole(this.#o.backend, g.name, g.role);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       }
       case RequestKind.AuthRoleAdd:
         this.auth.applyRoleAdd(
           this.#o.backend,
           etcdserverpb.AuthRoleAddRequest.decode(req.payload).name,
         );
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       case RequestKind.AuthRoleDelete:
         this.auth.applyRoleDelete(
           this.#o.backend,
           etcdserverpb.AuthRoleDeleteRequest.decode(req.payload).role,
         );
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       case RequestKind.AuthRoleGrantPermission: {
         const g = etcdserverpb.AuthRoleGrantPermissionRequest.decode(req.payload);
         if (g.perm === undefined) throw Errors.permissionNotGiven();
         this.auth.applyRoleGrantPermission(this.#o.backend, g.name, g.perm);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       }
       case RequestKind.AuthRoleRevokePermission: {
         const g = etcdserverpb.AuthRoleRevokePermissionRequest.decode(req.payload);
         this.auth.applyRoleRevokePermission(this.#o.backend, g.role, g.key, g.rangeEnd);
-        return { response: { header: emptyHeader() } };
+        return { header: emptyHeader() };
       }
       default:
         throw new EtcdError(12, `unknown request kind ${req.kind as number}`);
     }
   }
 
-  /** Errors a txn's chosen branch would hit, found before anything is written. */
-  async #precheckTxn(txn: WriteTxn, t: etcdserverpb.TxnRequest): Promise<void> {
+  /**
+   * Errors a txn's chosen branch would hit, found before anything is written.
+   * Undefined when no op needs a read (checked without a promise), else the
+   * promise of the full check.
+   */
+  #precheckTxn(txn: WriteTxn, t: etcdserverpb.TxnRequest): Promise<void> | undefined {
+    if (this.#precheckNeedsRead(t.success) || this.#precheckNeedsRead(t.failure)) {
+      return this.#precheckTxnReading(txn, t);
+    }
+    this.#precheckLeases(t.success);
+    this.#precheckLeases(t.failure);
+    return undefined;
+  }
+
+  #precheckNeedsRead(ops: readonly etcdserverpb.RequestOp[]): boolean {
+    for (const op of ops) {
+      const r = op.request;
+      if (r?.$case === 'requestPut' && (r.value.ignoreValue || r.value.ignoreLease)) return true;
+      if (
+        r?.$case === 'requestTxn' &&
+        (this.#precheckNeedsRead(r.value.success) || this.#precheckNeedsRead(r.value.failure))
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #precheckLeases(ops: readonly etcdserverpb.RequestOp[]): void {
+    for (const op of ops) {
+      const r = op.request;
+      if (r?.$case === 'requestPut') {
+        const lease = r.value.lease;
+        if (lease !== 0n && !this.lessor.exists(lease)) throw Errors.leaseNotFound();
+      } else if (r?.$case === 'requestTxn') {
+        this.#precheckLeases(r.value.success);
+        this.#precheckLeases(r.value.failure);
+      }
+    }
+  }
+
+  async #precheckTxnReading(txn: WriteTxn, t: etcdserverpb.TxnRequest): Promise<void> {
     const visit = async (ops: readonly etcdserverpb.RequestOp[]): Promise<void> => {
       for (const op of ops) {
         const r = op.request;
@@ -1224,7 +1355,7 @@ export class EtcdServer {
     if (!alreadyApplied) this.#writeConsistentIndex(e.index, e.term);
     if (waiterId !== undefined && waiterId !== 0n) {
       if (rejected) this.#waits.reject(waiterId, Errors.memberNotFound());
-      else this.#waits.resolve(waiterId, { response: this.cluster.members() });
+      else this.#waits.resolve(waiterId, this.cluster.members());
     }
     if (change.type === ConfChangeType.RemoveNode && change.nodeId === this.memberId) {
       // This member was removed: it stops serving.
@@ -1399,7 +1530,8 @@ export class EtcdServer {
       },
       requestId,
     );
-    const result = this.#waits.register(requestId);
+    this.counters.proposalsPending++;
+    const result = this.#waits.register(requestId, this.requestTimeoutMs);
     // etcd-io/raft turns a conf change into an empty entry while another one
     // is unapplied (and a proposal forwarded to a leader that goes away is
     // lost), so this one is proposed again when that is seen, until it is
@@ -1417,15 +1549,10 @@ export class EtcdServer {
       this.#waits.reject(requestId, err instanceof RaftError ? Errors.noLeader() : err);
     }
     this.#pendingConfChanges.set(requestId, propose);
-    const timer = this.#o.clock.setTimeout(
-      () => this.#waits.reject(requestId, Errors.timeout()),
-      this.requestTimeoutMs,
-    );
     const retry = this.#o.clock.setInterval(propose, Math.max(this.electionMs, 100));
     try {
-      return (await result).response as Member[];
+      return (await result) as Member[];
     } finally {
-      timer.cancel();
       retry.cancel();
       this.#pendingConfChanges.delete(requestId);
     }
@@ -1705,15 +1832,22 @@ function stampHeader(response: unknown, header: etcdserverpb.ResponseHeader): vo
     responses?: etcdserverpb.ResponseOp[];
   };
   if ('header' in r) r.header = header;
-  if (Array.isArray(r.responses)) stampNested(r.responses, header.revision);
+  if (Array.isArray(r.responses) && r.responses.length > 0) {
+    // One header object for all nested responses: they are only read (encoded).
+    const nested = { clusterId: 0n, memberId: 0n, revision: header.revision, raftTerm: 0n };
+    stampNested(r.responses, nested);
+  }
 }
 
-function stampNested(ops: readonly etcdserverpb.ResponseOp[], revision: bigint): void {
+function stampNested(
+  ops: readonly etcdserverpb.ResponseOp[],
+  header: etcdserverpb.ResponseHeader,
+): void {
   for (const op of ops) {
     const inner = op.response;
     if (inner === undefined) continue;
-    inner.value.header = { clusterId: 0n, memberId: 0n, revision, raftTerm: 0n };
-    if (inner.$case === 'responseTxn') stampNested(inner.value.responses, revision);
+    inner.value.header = header;
+    if (inner.$case === 'responseTxn') stampNested(inner.value.responses, header);
   }
 }
 
@@ -1759,3 +1893,8 @@ function decodeMemberContext(b: Uint8Array): MemberContext {
 }
 
 export { encodeConfChange };
+
+/** A promise rejected with `err` (thrown as is, whatever its type). */
+async function rejected(err: unknown): Promise<never> {
+  throw err;
+}

@@ -19,6 +19,7 @@ type TxnRequest = etcdserverpb.TxnRequest;
 type TxnResponse = etcdserverpb.TxnResponse;
 type Compare = etcdserverpb.Compare;
 type ResponseOp = etcdserverpb.ResponseOp;
+type RequestOp = etcdserverpb.RequestOp;
 type ResponseHeader = etcdserverpb.ResponseHeader;
 
 const { SortOrder, SortTarget } = {
@@ -182,17 +183,27 @@ export interface ApplyContext {
   readonly leases: LeaseAttachments | undefined;
 }
 
-export async function applyPut(ctx: ApplyContext, p: PutRequest): Promise<PutResponse> {
-  const resp: PutResponse = { header: emptyHeader(), prevKv: undefined };
+/**
+ * Applies a Put. Synchronous (no promise) unless the previous version must
+ * be read: reading it costs a backend read, so only when asked (the lease it
+ * had is known from memory). The response's header is left for the caller
+ * to stamp.
+ */
+export function applyPut(ctx: ApplyContext, p: PutRequest): PutResponse | Promise<PutResponse> {
+  if (p.prevKv || p.ignoreValue || p.ignoreLease) {
+    return ctx.txn.range(p.key, undefined, {}).then((r) => putWithPrevious(ctx, p, r.kvs[0]));
+  }
+  return putWithPrevious(ctx, p, undefined);
+}
+
+function putWithPrevious(
+  ctx: ApplyContext,
+  p: PutRequest,
+  prev: KeyValue | undefined,
+): PutResponse {
+  const resp: PutResponse = { header: undefined, prevKv: undefined };
   let value: Uint8Array = p.value;
   let lease = p.lease;
-  let prev: KeyValue | undefined;
-  // Reading the previous version costs a backend read, so only when asked:
-  // the lease it had is known from memory.
-  if (p.prevKv || p.ignoreValue || p.ignoreLease) {
-    const r = await ctx.txn.range(p.key, undefined, {});
-    prev = r.kvs[0];
-  }
   if (p.ignoreValue || p.ignoreLease) {
     if (prev === undefined) throw Errors.keyNotFound();
     if (p.ignoreValue) value = prev.value;
@@ -287,43 +298,76 @@ function bigCompare(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export async function applyTxn(ctx: ApplyContext, t: TxnRequest): Promise<TxnResponse> {
-  let succeeded = true;
-  for (const c of t.compare) {
-    if (!(await evaluateCompare(ctx.txn, c))) {
-      succeeded = false;
-      break;
-    }
+async function evaluateCompares(txn: WriteTxn, compares: readonly Compare[]): Promise<boolean> {
+  for (const c of compares) {
+    if (!(await evaluateCompare(txn, c))) return false;
   }
-  const ops = succeeded ? t.success : t.failure;
-  const responses: ResponseOp[] = [];
-  for (const op of ops) {
-    const r = op.request;
+  return true;
+}
+
+/**
+ * Applies a Txn: the compares, then the chosen branch's ops in order.
+ * Synchronous (no promise) when nothing in it reads (no compares, only puts
+ * that need no previous version); otherwise it continues asynchronously from
+ * the first op that has to wait. The header is left for the caller to stamp.
+ */
+export function applyTxn(ctx: ApplyContext, t: TxnRequest): TxnResponse | Promise<TxnResponse> {
+  if (t.compare.length === 0) return runOps(ctx, t.success, true, 0, []);
+  return evaluateCompares(ctx.txn, t.compare).then((ok) =>
+    runOps(ctx, ok ? t.success : t.failure, ok, 0, []),
+  );
+}
+
+function runOps(
+  ctx: ApplyContext,
+  ops: readonly RequestOp[],
+  succeeded: boolean,
+  from: number,
+  responses: ResponseOp[],
+): TxnResponse | Promise<TxnResponse> {
+  for (let i = from; i < ops.length; i++) {
+    const r = ops[i]!.request;
     if (r === undefined) continue;
-    switch (r.$case) {
-      case 'requestRange': {
-        const resp = await executeRange(ctx.txn, r.value);
-        responses.push({ response: { $case: 'responseRange', value: resp } });
-        break;
+    const resp = applyOp(ctx, r);
+    if (resp instanceof Promise) {
+      return resp.then((op) => {
+        responses.push(op);
+        return runOps(ctx, ops, succeeded, i + 1, responses);
+      });
+    }
+    responses.push(resp);
+  }
+  return { header: undefined, succeeded, responses };
+}
+
+function applyOp(
+  ctx: ApplyContext,
+  r: NonNullable<RequestOp['request']>,
+): ResponseOp | Promise<ResponseOp> {
+  switch (r.$case) {
+    case 'requestRange':
+      return executeRange(ctx.txn, r.value).then((value) => ({
+        response: { $case: 'responseRange', value },
+      }));
+    case 'requestPut': {
+      const resp = applyPut(ctx, r.value);
+      if (resp instanceof Promise) {
+        return resp.then((value) => ({ response: { $case: 'responsePut', value } }));
       }
-      case 'requestPut': {
-        const resp = await applyPut(ctx, r.value);
-        responses.push({ response: { $case: 'responsePut', value: resp } });
-        break;
+      return { response: { $case: 'responsePut', value: resp } };
+    }
+    case 'requestDeleteRange':
+      return applyDeleteRange(ctx, r.value).then((value) => ({
+        response: { $case: 'responseDeleteRange', value },
+      }));
+    case 'requestTxn': {
+      const resp = applyTxn(ctx, r.value);
+      if (resp instanceof Promise) {
+        return resp.then((value) => ({ response: { $case: 'responseTxn', value } }));
       }
-      case 'requestDeleteRange': {
-        const resp = await applyDeleteRange(ctx, r.value);
-        responses.push({ response: { $case: 'responseDeleteRange', value: resp } });
-        break;
-      }
-      case 'requestTxn': {
-        const resp = await applyTxn(ctx, r.value);
-        responses.push({ response: { $case: 'responseTxn', value: resp } });
-        break;
-      }
+      return { response: { $case: 'responseTxn', value: resp } };
     }
   }
-  return { header: emptyHeader(), succeeded, responses };
 }
 
 /** The result of a compaction: whether to wait for the physical work. */
