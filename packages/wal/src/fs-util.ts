@@ -55,6 +55,33 @@ export async function writevFully(fd: number, bufs: Uint8Array[], pos: number): 
   return total;
 }
 
+/**
+ * {@link writevFully} on the calling thread. For small batches: copying a few
+ * kilobytes into the page cache takes microseconds, while a round trip through
+ * the libuv thread pool (wake a worker, then wake the event loop) costs tens.
+ */
+export function writevFullySync(fd: number, bufs: Uint8Array[], pos: number): number {
+  let total = 0;
+  let list = bufs;
+  while (list.length > 0) {
+    const n = fs.writevSync(fd, list, pos);
+    if (n <= 0) throw new Error('writev wrote nothing');
+    pos += n;
+    total += n;
+    let skip = n;
+    const rest: Uint8Array[] = [];
+    for (const b of list) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    list = rest;
+  }
+  return total;
+}
+
 export function fdatasync(fd: number) {
   return new Promise<void>((resolve, reject) => {
     fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));

@@ -312,6 +312,27 @@ describe('Wal group commit', () => {
     expect(w.stats).toMatchObject({ writes: 20, syncs: 20 });
   });
 
+  it('writes small groups on the calling thread and large ones in the thread pool', async () => {
+    const dir = await tempDir();
+    const w = await track(Wal.create(dir, META));
+    await w.save({ term: 1, vote: 1n, commit: 0 }, entries(1, 3, 1, 100));
+    expect(w.stats).toMatchObject({ writes: 1, inlineWrites: 1, syncs: 1 });
+    // 300 KiB in one group: too much to copy while the event loop waits.
+    await w.save({ term: 1, vote: 1n, commit: 3 }, entries(4, 6, 1, 100 * 1024));
+    expect(w.stats).toMatchObject({ writes: 2, inlineWrites: 1, syncs: 2 });
+    await w.save(undefined, entries(7, 7, 1, 10), { sync: false });
+    expect(w.stats).toMatchObject({ writes: 3, inlineWrites: 2, syncs: 2 });
+    await w.close();
+    open.pop();
+    const r = await track(Wal.open(dir, { index: 0, term: 0 }));
+    const got = await r.readAll();
+    expect(got.entries).toEqual([
+      ...entries(1, 3, 1, 100),
+      ...entries(4, 6, 1, 100 * 1024),
+      ...entries(7, 7, 1, 10),
+    ]);
+  });
+
   it('writes a save with sync: false without an fdatasync of its own', async () => {
     const dir = await tempDir();
     const w = await track(Wal.create(dir, META));
