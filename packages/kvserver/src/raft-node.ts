@@ -7,13 +7,17 @@
  *   Raft thesis allows it: the entries are committed by a quorum either way);
  * - a follower or candidate sends only after entries and hard state are
  *   durable, because its messages (votes, append acks) promise durability;
- * - committed entries are applied after the write, in order, then advance().
+ * - committed entries are applied in order, then advance(). Those already in
+ *   the durable log (every entry of an earlier Ready) are applied while this
+ *   Ready's write and fdatasync are in flight, so the disk and the apply work
+ *   overlap (etcd applies in its own stage for the same reason); entries that
+ *   arrive with this Ready, and conf changes, wait for the write.
  *
  * Batching: proposals and received messages only touch the RawNode; the Ready
  * is processed once per turn of the event loop, so everything that arrived in
  * that turn shares one WAL write and one fsync.
  */
-import { MessageType, StateRole } from '@kv/raft';
+import { EntryType, MessageType, StateRole } from '@kv/raft';
 import type {
   Entry,
   MemoryStorage,
@@ -227,10 +231,17 @@ export class RaftNode {
     if (rd.snapshot !== undefined) {
       await this.#o.memberStorage.saveSnapshot(rd.snapshot);
     }
-    if (rd.hardState !== undefined || rd.entries.length > 0) {
+    const committed = rd.committedEntries;
+    const early = rd.snapshot === undefined ? this.#durablePrefix(committed) : 0;
+    const persist = rd.hardState !== undefined || rd.entries.length > 0;
+    let saving: Promise<void> | undefined;
+    if (persist) {
       await this.#o.failpoint?.('raftBeforeSave');
       if (this.#mustSync(rd)) {
-        await this.#o.memberStorage.save(rd.hardState, rd.entries);
+        saving = this.#o.memberStorage.save(rd.hardState, rd.entries);
+        // Awaited below; this only keeps a failure during the early apply
+        // from leaving the save's rejection unhandled meanwhile.
+        saving.catch(() => undefined);
       } else {
         // Only the commit index moved: losing it in a crash is harmless (it is
         // learned again from the leader), so neither wait for the disk nor
@@ -239,8 +250,12 @@ export class RaftNode {
           .save(rd.hardState, rd.entries, { sync: false })
           .catch((err: unknown) => this.#fail(err));
       }
-      await this.#o.failpoint?.('raftAfterSave');
     }
+    if (early > 0) {
+      await hooks.applyEntries(early === committed.length ? committed : committed.slice(0, early));
+    }
+    if (saving !== undefined) await saving;
+    if (persist) await this.#o.failpoint?.('raftAfterSave');
     if (rd.hardState !== undefined) {
       this.#o.raftStorage.setHardState(rd.hardState);
       this.#term = rd.hardState.term;
@@ -254,7 +269,27 @@ export class RaftNode {
 
     if (!leader) hooks.send(rd.messages.filter((m) => m.type !== MessageType.MsgHup));
 
-    if (rd.committedEntries.length > 0) await hooks.applyEntries(rd.committedEntries);
+    if (early < committed.length) {
+      await hooks.applyEntries(early === 0 ? committed : committed.slice(early));
+    }
     this.rawNode.advance(rd);
+  }
+
+  /**
+   * How many of `committed`, from the start, are already in the durable log
+   * and are not conf changes: those may be applied before this Ready's write
+   * completes. The Raft storage receives entries only once their save has
+   * resolved, so its last index is the end of the durable log (committed
+   * entries are never overwritten).
+   */
+  #durablePrefix(committed: readonly Entry[]): number {
+    const durable = this.#o.raftStorage.lastIndex();
+    let n = 0;
+    while (n < committed.length) {
+      const e = committed[n]!;
+      if (e.index > durable || e.type !== EntryType.Normal) break;
+      n++;
+    }
+    return n;
   }
 }
