@@ -2,7 +2,7 @@
 // watcher for every batch of events: same bytes as the generated encoder,
 // built the same way as the RangeResponse encoder (see fast-wire.ts).
 import { WatchService } from './gen/etcdserverpb/rpc';
-import type { WatchResponse } from './gen/etcdserverpb/rpc';
+import type { ResponseHeader, WatchResponse } from './gen/etcdserverpb/rpc';
 import type { Event } from './gen/mvccpb/kv';
 import {
   checkInt64,
@@ -133,6 +133,179 @@ export function encodeWatchResponse(msg: WatchResponse): Buffer {
     }
   }
   if (pos !== total) throw new Error(`encodeWatchResponse: wrote ${pos} of ${total} bytes`);
+  return buf;
+}
+
+/**
+ * The protobuf encoding of one mvccpb.Event (no tag, no length): a watch
+ * server encodes an event once and copies the bytes into the response of
+ * every watcher that receives it ({@link encodeWatchResponseFrames}).
+ */
+export function encodeEvent(ev: Event): Buffer {
+  let size = 0;
+  if (ev.type !== 0) {
+    checkEnum(ev.type);
+    size += 1 + enumSize(ev.type);
+  }
+  let kv = -1;
+  if (ev.kv !== undefined) {
+    kv = keyValueSize(ev.kv);
+    size += 1 + sizeOfNumber(kv) + kv;
+  }
+  let prev = -1;
+  if (ev.prevKv !== undefined) {
+    prev = keyValueSize(ev.prevKv);
+    size += 1 + sizeOfNumber(prev) + prev;
+  }
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  if (ev.type !== 0) {
+    buf[pos++] = 0x08;
+    pos = writeEnum(buf, pos, ev.type);
+  }
+  if (ev.kv !== undefined) {
+    buf[pos++] = 0x12;
+    pos = writeNumber(buf, pos, kv);
+    pos = writeKeyValue(buf, pos, ev.kv);
+  }
+  if (ev.prevKv !== undefined) {
+    buf[pos++] = 0x1a;
+    pos = writeNumber(buf, pos, prev);
+    pos = writeKeyValue(buf, pos, ev.prevKv);
+  }
+  if (pos !== size) throw new Error(`encodeEvent: wrote ${pos} of ${size} bytes`);
+  return buf;
+}
+
+/**
+ * The protobuf encoding of a ResponseHeader (no tag, no length), shared by
+ * the responses of one revision ({@link encodeWatchResponseFrames}).
+ */
+export function encodeResponseHeader(h: ResponseHeader): Buffer {
+  const size = headerSize(h);
+  const buf = Buffer.allocUnsafe(size);
+  const pos = writeHeader(buf, 0, h);
+  if (pos !== size) throw new Error(`encodeResponseHeader: wrote ${pos} of ${size} bytes`);
+  return buf;
+}
+
+/**
+ * A WatchResponse whose header and events are already encoded (by
+ * {@link encodeResponseHeader} and {@link encodeEvent}); the other fields as
+ * in WatchResponse.
+ */
+export interface PreEncodedWatchResponse {
+  /** The encoded ResponseHeader, or undefined for no header. */
+  readonly header: Uint8Array | undefined;
+  readonly watchId: bigint;
+  readonly created: boolean;
+  readonly canceled: boolean;
+  readonly compactRevision: bigint;
+  readonly cancelReason: string;
+  readonly fragment: boolean;
+  /** Each event's encoded mvccpb.Event, in order. */
+  readonly events: readonly Uint8Array[];
+}
+
+/** Size of a pre-encoded response's protobuf encoding. */
+function preEncodedSize(msg: PreEncodedWatchResponse): number {
+  let total = 0;
+  if (msg.header !== undefined) {
+    total += 1 + sizeOfNumber(msg.header.length) + msg.header.length;
+  }
+  if (msg.watchId !== 0n) {
+    checkInt64(msg.watchId, 'watch_id');
+    total += 1 + sizeOf64(msg.watchId);
+  }
+  if (msg.created) total += 2;
+  if (msg.canceled) total += 2;
+  if (msg.compactRevision !== 0n) {
+    checkInt64(msg.compactRevision, 'compact_revision');
+    total += 1 + sizeOf64(msg.compactRevision);
+  }
+  if (msg.cancelReason !== '') {
+    const n = Buffer.byteLength(msg.cancelReason);
+    total += 1 + sizeOfNumber(n) + n;
+  }
+  if (msg.fragment) total += 2;
+  const events = msg.events;
+  for (let i = 0; i < events.length; i++) {
+    const n = events[i]!.length;
+    total += 1 + sizeOfNumber(n) + n;
+  }
+  return total;
+}
+
+/** gRPC's length prefix: a compression flag byte (0: none) and the length, big-endian. */
+const FRAME_PREFIX = 5;
+
+/**
+ * Encodes responses as consecutive gRPC messages (each a 5-byte length
+ * prefix and the WatchResponse's protobuf bytes, the same bytes as the
+ * generated encoder) into one Buffer: a server streaming several responses
+ * at once writes them to the HTTP/2 stream in one write. Throws RangeError
+ * on out-of-range values (nothing is returned then).
+ */
+export function encodeWatchResponseFrames(msgs: readonly PreEncodedWatchResponse[]): Buffer {
+  const sizes = new Array<number>(msgs.length);
+  let total = 0;
+  for (let i = 0; i < msgs.length; i++) {
+    const size = preEncodedSize(msgs[i]!);
+    if (size > 0xffffffff) throw new RangeError(`watch response of ${size} bytes is too large`);
+    sizes[i] = size;
+    total += FRAME_PREFIX + size;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < msgs.length; i++) {
+    const msg = msgs[i]!;
+    const start = pos + FRAME_PREFIX;
+    buf[pos] = 0;
+    buf.writeUInt32BE(sizes[i]!, pos + 1);
+    pos = start;
+    if (msg.header !== undefined) {
+      buf[pos++] = 0x0a;
+      pos = writeNumber(buf, pos, msg.header.length);
+      buf.set(msg.header, pos);
+      pos += msg.header.length;
+    }
+    if (msg.watchId !== 0n) {
+      buf[pos++] = 0x10;
+      pos = write64(buf, pos, msg.watchId);
+    }
+    if (msg.created) {
+      buf[pos++] = 0x18;
+      buf[pos++] = 0x01;
+    }
+    if (msg.canceled) {
+      buf[pos++] = 0x20;
+      buf[pos++] = 0x01;
+    }
+    if (msg.compactRevision !== 0n) {
+      buf[pos++] = 0x28;
+      pos = write64(buf, pos, msg.compactRevision);
+    }
+    if (msg.cancelReason !== '') {
+      buf[pos++] = 0x32;
+      pos = writeNumber(buf, pos, Buffer.byteLength(msg.cancelReason));
+      pos += buf.write(msg.cancelReason, pos, 'utf8');
+    }
+    if (msg.fragment) {
+      buf[pos++] = 0x38;
+      buf[pos++] = 0x01;
+    }
+    const events = msg.events;
+    for (let j = 0; j < events.length; j++) {
+      const ev = events[j]!;
+      buf[pos++] = 0x5a;
+      pos = writeNumber(buf, pos, ev.length);
+      buf.set(ev, pos);
+      pos += ev.length;
+    }
+    if (pos !== start + sizes[i]!) {
+      throw new Error(`encodeWatchResponseFrames: wrote ${pos - start} of ${sizes[i]} bytes`);
+    }
+  }
   return buf;
 }
 

@@ -3,11 +3,24 @@
  * gRPC stream owns one MVCC watch stream; responses are pulled from it with
  * backpressure (a slow client stops the pulling, MVCC sets its watchers aside
  * instead of blocking writes).
+ *
+ * Everything the MVCC stream has queued when the pump wakes is encoded into
+ * one buffer of back-to-back gRPC messages and written to the HTTP/2 stream
+ * under the call in one write: grpc-js would write each message separately
+ * and wait for its write callback before the next, which on a watch fan-out
+ * costs more than the events themselves. An event's bytes are encoded once
+ * and copied into every watcher's response, and a revision's header once.
  */
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { etcdserverpb } from '@kv/api';
-import type { WatchServer } from '@kv/api';
+import type { ServerHttp2Stream } from 'node:http2';
+import {
+  encodeEvent,
+  encodeResponseHeader,
+  encodeWatchResponseFrames,
+  etcdserverpb,
+} from '@kv/api';
+import type { PreEncodedWatchResponse, WatchServer } from '@kv/api';
 import { EventType, MvccError } from '@kv/mvcc';
 import type { MvccEvent, WatchResponse as MvccWatchResponse, WatchStream } from '@kv/mvcc';
 import { toPbKeyValue } from '../apply/kv';
@@ -18,6 +31,9 @@ import type { Interceptors } from './interceptors';
 
 const SERVICE = 'etcdserverpb.Watch';
 
+/** Most MVCC responses taken per pump cycle (one HTTP/2 write). */
+const BATCH_MAX = 512;
+
 type Call = ServerDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse>;
 
 export interface WatchServiceOptions {
@@ -26,28 +42,74 @@ export interface WatchServiceOptions {
   readonly progressNotifyMs?: number;
 }
 
-interface PbEvent {
-  readonly type: 0 | 1;
-  readonly kv: ReturnType<typeof toPbKeyValue>;
-  readonly prevKv: ReturnType<typeof toPbKeyValue> | undefined;
-}
-
 // MVCC hands the same event object to every watcher of a write (prevKv
 // watchers get their own copy), so with many watchers on a key each event is
-// converted once. Converted events are only read (encoded), never changed.
-const pbEvents = new WeakMap<MvccEvent, PbEvent>();
+// encoded once. Encoded events are only copied, never changed.
+const encodedEvents = new WeakMap<MvccEvent, Buffer>();
 
-function toPbEvent(e: MvccEvent): PbEvent {
-  let pb = pbEvents.get(e);
-  if (pb === undefined) {
-    pb = {
+function eventBytes(e: MvccEvent): Buffer {
+  let b = encodedEvents.get(e);
+  if (b === undefined) {
+    b = encodeEvent({
       type: e.type === EventType.Put ? 0 : 1,
       kv: toPbKeyValue(e.kv),
       prevKv: e.prevKv !== undefined ? toPbKeyValue(e.prevKv) : undefined,
-    };
-    pbEvents.set(e, pb);
+    });
+    encodedEvents.set(e, b);
   }
-  return pb;
+  return b;
+}
+
+/** The encoded header of the last revision asked for: all responses of a write share it. */
+class HeaderCache {
+  #revision = -1;
+  #term = -1;
+  #clusterId = 0n;
+  #memberId = 0n;
+  #bytes: Buffer | undefined;
+
+  constructor(private readonly server: EtcdServer) {}
+
+  get(revision?: number): Buffer {
+    const s = this.server;
+    const rev = revision ?? s.mvcc.currentRevision();
+    if (
+      this.#bytes === undefined ||
+      rev !== this.#revision ||
+      s.term !== this.#term ||
+      s.clusterId !== this.#clusterId ||
+      s.memberId !== this.#memberId
+    ) {
+      this.#bytes = encodeResponseHeader(s.header(rev));
+      this.#revision = rev;
+      this.#term = s.term;
+      this.#clusterId = s.clusterId;
+      this.#memberId = s.memberId;
+    }
+    return this.#bytes;
+  }
+}
+
+/**
+ * The HTTP/2 stream under a grpc-js 1.14 call without grpc-js interceptors
+ * (the call object grpc-js hands the handler wraps one that holds it), or
+ * undefined when that shape is not there: then responses go through grpc-js
+ * one by one, as any handler's would.
+ */
+export function rawHttp2Stream(call: Call): ServerHttp2Stream | undefined {
+  const inner = (call as unknown as { call?: { stream?: unknown } }).call;
+  const s = inner?.stream as Partial<ServerHttp2Stream> | undefined;
+  if (
+    s !== undefined &&
+    s !== null &&
+    typeof s.write === 'function' &&
+    typeof s.respond === 'function' &&
+    typeof s.once === 'function' &&
+    s.constructor?.name === 'ServerHttp2Stream'
+  ) {
+    return s as ServerHttp2Stream;
+  }
+  return undefined;
 }
 
 export function watchService(
@@ -56,6 +118,7 @@ export function watchService(
   options: WatchServiceOptions,
 ): WatchServer {
   const progressMs = options.progressNotifyMs ?? 10 * 60 * 1000;
+  const headers = new HeaderCache(server);
   return {
     watch(call: Call): void {
       const done = ic.streamStarted(SERVICE, 'Watch');
@@ -67,16 +130,43 @@ export function watchService(
         done(e.grpcCode);
         return;
       }
-      new WatchSession(server, ic, call, options.clock, progressMs, () => done(status.OK)).start();
+      new WatchSession(server, ic, call, headers, options.clock, progressMs, () =>
+        done(status.OK),
+      ).start();
     },
+  };
+}
+
+/** A response without events: created, canceled, progress. */
+function control(
+  header: Buffer | undefined,
+  watchId: number,
+  fields: {
+    created?: boolean;
+    canceled?: boolean;
+    compactRevision?: number;
+    cancelReason?: string;
+  },
+): PreEncodedWatchResponse {
+  return {
+    header,
+    watchId: BigInt(watchId),
+    created: fields.created ?? false,
+    canceled: fields.canceled ?? false,
+    compactRevision: BigInt(fields.compactRevision ?? 0),
+    cancelReason: fields.cancelReason ?? '',
+    fragment: false,
+    events: [],
   };
 }
 
 class WatchSession {
   readonly #stream: WatchStream;
+  readonly #raw: ServerHttp2Stream | undefined;
   readonly #progress = new Set<number>();
   readonly #fragment = new Set<number>();
   readonly #sentSinceTick = new Set<number>();
+  #metadataSent = false;
   #closed = false;
   #timer: { cancel(): void } | undefined;
 
@@ -84,11 +174,13 @@ class WatchSession {
     private readonly server: EtcdServer,
     private readonly ic: Interceptors,
     private readonly call: Call,
+    private readonly headers: HeaderCache,
     private readonly clock: Clock,
     private readonly progressMs: number,
     private readonly onDone: () => void,
   ) {
     this.#stream = server.mvcc.watchStream();
+    this.#raw = rawHttp2Stream(call);
   }
 
   start(): void {
@@ -98,6 +190,10 @@ class WatchSession {
     // session ends when the call is cancelled or fails.
     this.call.on('error', () => this.#close());
     this.call.on('cancelled', () => this.#close());
+    // grpc-js handles one 'error' of the HTTP/2 stream; a failed write of
+    // ours may raise another. Either way the stream closes and grpc-js
+    // reports the call cancelled.
+    this.#raw?.on('error', () => {});
     this.#timer = this.clock.setInterval(() => this.#progressTick(), this.progressMs);
     void this.#pump();
   }
@@ -115,9 +211,43 @@ class WatchSession {
     this.onDone();
   }
 
-  #write(resp: etcdserverpb.WatchResponse): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    const ok = this.call.write(resp);
+  /**
+   * Sends responses in order; resolves when the transport can take more.
+   * Responses sent later (by the pump or a request) follow them on the wire.
+   */
+  #send(msgs: PreEncodedWatchResponse[]): Promise<void> {
+    if (this.#closed || msgs.length === 0) return Promise.resolve();
+    const bytes = encodeWatchResponseFrames(msgs);
+    const raw = this.#raw;
+    if (raw === undefined) return this.#sendThroughGrpc(bytes);
+    // Closed under us: grpc-js reports the call cancelled, which closes the session.
+    if (raw.destroyed || raw.closed) return Promise.resolve();
+    if (!this.#metadataSent) {
+      // Response headers through grpc-js, so it ends the call with trailers.
+      this.#metadataSent = true;
+      this.call.sendMetadata(new Metadata());
+    }
+    if (raw.write(bytes)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const release = (): void => {
+        raw.off('drain', release);
+        raw.off('close', release);
+        resolve();
+      };
+      raw.on('drain', release);
+      raw.on('close', release);
+    });
+  }
+
+  /** Without the HTTP/2 stream: each message through grpc-js's own write path. */
+  #sendThroughGrpc(bytes: Buffer): Promise<void> {
+    let ok = true;
+    for (let pos = 0; pos < bytes.length;) {
+      const n = bytes.readUInt32BE(pos + 1);
+      const msg = etcdserverpb.WatchResponse.decode(bytes.subarray(pos + 5, pos + 5 + n));
+      ok = this.call.write(msg);
+      pos += 5 + n;
+    }
     if (ok) return Promise.resolve();
     return new Promise((resolve) => {
       const release = (): void => {
@@ -154,46 +284,22 @@ class WatchSession {
           ...(c.watchId !== 0n ? { watchId: Number(c.watchId) } : {}),
         });
       } catch (err) {
-        void this.#write({
-          header: this.server.header(rev),
-          watchId: -1n,
-          created: true,
-          canceled: true,
-          compactRevision: 0n,
-          cancelReason:
-            err instanceof MvccError || err instanceof EtcdError ? err.message : String(err),
-          fragment: false,
-          events: [],
-        });
+        const cancelReason =
+          err instanceof MvccError || err instanceof EtcdError ? err.message : String(err);
+        void this.#send([
+          control(this.headers.get(rev), -1, { created: true, canceled: true, cancelReason }),
+        ]);
         return;
       }
       if (c.progressNotify) this.#progress.add(id);
       if (c.fragment) this.#fragment.add(id);
-      void this.#write({
-        header: this.server.header(rev),
-        watchId: BigInt(id),
-        created: true,
-        canceled: false,
-        compactRevision: 0n,
-        cancelReason: '',
-        fragment: false,
-        events: [],
-      });
+      void this.#send([control(this.headers.get(rev), id, { created: true })]);
     } else if (u.$case === 'cancelRequest') {
       const id = Number(u.value.watchId);
       if (this.#stream.cancel(id)) {
         this.#progress.delete(id);
         this.#fragment.delete(id);
-        void this.#write({
-          header: this.server.header(),
-          watchId: BigInt(id),
-          created: false,
-          canceled: true,
-          compactRevision: 0n,
-          cancelReason: '',
-          fragment: false,
-          events: [],
-        });
+        void this.#send([control(this.headers.get(), id, { canceled: true })]);
       }
     } else if (u.$case === 'progressRequest') {
       this.#stream.requestProgress();
@@ -202,9 +308,12 @@ class WatchSession {
 
   async #pump(): Promise<void> {
     try {
-      for await (const r of this.#stream) {
-        if (this.#closed) break;
-        await this.#deliver(r);
+      for (;;) {
+        const batch = await this.#stream.nextBatch(BATCH_MAX);
+        if (batch === undefined || this.#closed) break;
+        const out: PreEncodedWatchResponse[] = [];
+        for (let i = 0; i < batch.length; i++) this.#convert(batch[i]!, out);
+        await this.#send(out);
       }
     } catch {
       // The MVCC store was closed (the member stops; a snapshot restore keeps
@@ -213,70 +322,65 @@ class WatchSession {
     this.#close();
   }
 
-  async #deliver(r: MvccWatchResponse): Promise<void> {
-    const header = this.server.header(r.revision);
+  /** Appends the gRPC response(s) for one MVCC response. */
+  #convert(r: MvccWatchResponse, out: PreEncodedWatchResponse[]): void {
     if (r.compactRevision !== undefined || r.canceled === true) {
       this.#progress.delete(r.watchId);
       const compacted = r.compactRevision !== undefined;
-      await this.#write({
-        // etcd's compaction cancel carries no revision and no reason.
-        header: compacted ? { ...header, revision: 0n } : header,
-        watchId: BigInt(r.watchId),
-        created: false,
-        canceled: true,
-        compactRevision: BigInt(r.compactRevision ?? 0),
-        cancelReason: '',
-        fragment: false,
-        events: [],
-      });
+      // etcd's compaction cancel carries no revision and no reason.
+      const header = compacted
+        ? encodeResponseHeader({ ...this.server.header(r.revision), revision: 0n })
+        : this.headers.get(r.revision);
+      out.push(
+        control(header, r.watchId, {
+          canceled: true,
+          ...(compacted ? { compactRevision: r.compactRevision } : {}),
+        }),
+      );
       return;
     }
     this.#sentSinceTick.add(r.watchId);
-    const events = r.events.map(toPbEvent);
-    const base = {
-      header,
-      watchId: BigInt(r.watchId),
-      created: false,
-      canceled: false,
-      compactRevision: 0n,
-      cancelReason: '',
-    };
-    if (!this.#fragment.has(r.watchId) || events.length <= 1) {
-      await this.#write({ ...base, fragment: false, events });
+    const header = this.headers.get(r.revision);
+    const watchId = BigInt(r.watchId);
+    const events = new Array<Buffer>(r.events.length);
+    for (let i = 0; i < events.length; i++) events[i] = eventBytes(r.events[i]!);
+    if (events.length <= 1 || !this.#fragment.has(r.watchId)) {
+      out.push({ ...EVENTS, header, watchId, events });
       return;
     }
     // Split a large response into fragments no bigger than the request limit.
     const limit = this.server.maxRequestBytes;
-    let batch: typeof events = [];
+    let batch: Buffer[] = [];
     let size = 0;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      const s = e.kv.key.length + e.kv.value.length + 64;
+    for (const e of events) {
+      const s = e.length + 8;
       if (batch.length > 0 && size + s > limit) {
-        await this.#write({ ...base, fragment: true, events: batch });
+        out.push({ ...EVENTS, header, watchId, fragment: true, events: batch });
         batch = [];
         size = 0;
       }
       batch.push(e);
       size += s;
     }
-    await this.#write({ ...base, fragment: false, events: batch });
+    out.push({ ...EVENTS, header, watchId, events: batch });
   }
 
   #progressTick(): void {
+    const out: PreEncodedWatchResponse[] = [];
     for (const id of this.#progress) {
       if (this.#sentSinceTick.has(id)) continue;
-      void this.#write({
-        header: this.server.header(),
-        watchId: BigInt(id),
-        created: false,
-        canceled: false,
-        compactRevision: 0n,
-        cancelReason: '',
-        fragment: false,
-        events: [],
-      });
+      out.push(control(this.headers.get(), id, {}));
     }
     this.#sentSinceTick.clear();
+    void this.#send(out);
   }
 }
+
+/** The fields of an events response other than header, id and events. */
+const EVENTS = {
+  created: false,
+  canceled: false,
+  compactRevision: 0n,
+  cancelReason: '',
+  fragment: false,
+} as const;

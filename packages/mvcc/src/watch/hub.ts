@@ -441,6 +441,34 @@ class Stream implements WatchStream {
     return { done: false, value: { ...item.resp, events } };
   }
 
+  async nextBatch(max: number): Promise<WatchResponse[] | undefined> {
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new MvccError(MvccErrorCode.InvalidArgument, 'max must be a positive integer');
+    }
+    while (this.queue.length === 0) {
+      if (this.closed) return undefined;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    const items = this.queue.splice(0, Math.min(max, this.queue.length));
+    // Room again: let set-aside watchers of this stream resume.
+    if (this.victims.size > 0) this.hub.retryVictims(this);
+    let prevKv = false;
+    const out = new Array<WatchResponse>(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      out[i] = item.resp;
+      if (item.prevKv) prevKv = true;
+    }
+    if (!prevKv) return out;
+    return Promise.all(
+      items.map(async (item) => {
+        if (!item.prevKv) return item.resp;
+        const events = await Promise.all(item.resp.events.map((ev) => this.hub.previous(ev)));
+        return { ...item.resp, events };
+      }),
+    );
+  }
+
   private wakeUp(): void {
     const w = this.wake;
     this.wake = undefined;

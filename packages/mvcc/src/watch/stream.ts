@@ -51,6 +51,14 @@ export interface WatchStream extends AsyncIterable<WatchResponse> {
    * buffer is full) do nothing and return false, as etcd does.
    */
   watcherProgress(watchId: number): boolean;
+  /**
+   * Waits until a response is queued, then takes the queued responses, at
+   * most `max`, in order: one wake-up for everything a burst of writes
+   * produced, so the consumer can send them together. Resolves undefined
+   * once the stream is closed. An alternative to iterating (do not mix the
+   * two on one stream).
+   */
+  nextBatch(max: number): Promise<WatchResponse[] | undefined>;
   /** Cancel all watchers and end the iteration. */
   close(): void;
 }
