@@ -31,23 +31,46 @@ interface Metric {
   render(): string[];
 }
 
+/** One labelled series of a counter, resolved once so a hot path only adds. */
+export interface CounterSeries {
+  inc(by?: number): void;
+}
+
+class CounterCell implements CounterSeries {
+  value = 0;
+  inc(by = 1): void {
+    this.value += by;
+  }
+}
+
 export class Counter implements Metric {
   readonly type = 'counter' as const;
-  readonly #values = new Map<string, number>();
+  readonly #values = new Map<string, CounterCell>();
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
   inc(labels: Labels = {}, by = 1): void {
-    const k = labelKey(labels);
-    this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+    this.#cell(labelKey(labels)).value += by;
+  }
+  /** The series for `labels`, to increment without looking it up each time. */
+  series(labels: Labels = {}): CounterSeries {
+    return this.#cell(labelKey(labels));
   }
   get(labels: Labels = {}): number {
-    return this.#values.get(labelKey(labels)) ?? 0;
+    return this.#values.get(labelKey(labels))?.value ?? 0;
+  }
+  #cell(key: string): CounterCell {
+    let cell = this.#values.get(key);
+    if (cell === undefined) {
+      cell = new CounterCell();
+      this.#values.set(key, cell);
+    }
+    return cell;
   }
   render(): string[] {
     if (this.#values.size === 0) return [`${this.name} 0`];
-    return [...this.#values].map(([k, v]) => `${this.name}${k === '' ? '' : `{${k}}`} ${v}`);
+    return [...this.#values].map(([k, c]) => `${this.name}${k === '' ? '' : `{${k}}`} ${c.value}`);
   }
 }
 
@@ -66,33 +89,60 @@ export class Gauge implements Metric {
   }
 }
 
+/** One labelled series of a histogram, resolved once so a hot path only records. */
+export interface HistogramSeries {
+  observe(value: number): void;
+}
+
+class HistogramCell implements HistogramSeries {
+  /** Observations per bucket, not cumulative (+Inf last); cumulated when rendered. */
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(readonly buckets: readonly number[]) {
+    this.counts = new Array<number>(buckets.length + 1).fill(0);
+  }
+  observe(value: number): void {
+    const b = this.buckets;
+    let i = 0;
+    while (i < b.length && value > b[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
 export class Histogram implements Metric {
   readonly type = 'histogram' as const;
-  readonly #series = new Map<string, { counts: number[]; sum: number; count: number }>();
+  readonly #series = new Map<string, HistogramCell>();
   constructor(
     readonly name: string,
     readonly help: string,
     readonly buckets: readonly number[],
   ) {}
   observe(value: number, labels: Labels = {}): void {
-    const k = labelKey(labels);
-    let s = this.#series.get(k);
+    this.#cell(labelKey(labels)).observe(value);
+  }
+  /** The series for `labels`, to record without looking it up each time. */
+  series(labels: Labels = {}): HistogramSeries {
+    return this.#cell(labelKey(labels));
+  }
+  #cell(key: string): HistogramCell {
+    let s = this.#series.get(key);
     if (s === undefined) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.#series.set(k, s);
+      s = new HistogramCell(this.buckets);
+      this.#series.set(key, s);
     }
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]!) s.counts[i]!++;
-    }
-    s.sum += value;
-    s.count++;
+    return s;
   }
   render(): string[] {
     const out: string[] = [];
     for (const [k, s] of this.#series) {
       const sep = k === '' ? '' : ',';
+      let cumulative = 0;
       this.buckets.forEach((b, i) => {
-        out.push(`${this.name}_bucket{${k}${sep}le="${b}"} ${s.counts[i]}`);
+        cumulative += s.counts[i]!;
+        out.push(`${this.name}_bucket{${k}${sep}le="${b}"} ${cumulative}`);
       });
       out.push(`${this.name}_bucket{${k}${sep}le="+Inf"} ${s.count}`);
       out.push(`${this.name}_sum${k === '' ? '' : `{${k}}`} ${s.sum}`);

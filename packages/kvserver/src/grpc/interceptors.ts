@@ -10,7 +10,7 @@ import type { ServerUnaryCall, ServiceError, handleUnaryCall, sendUnaryData } fr
 import { EtcdError, Errors } from '../errors';
 import type { Logger } from '../logger';
 import type { AuthStore } from '../auth/auth-store';
-import type { Counter, Histogram, MetricsRegistry } from '../metrics';
+import type { Counter, CounterSeries, Histogram, MetricsRegistry } from '../metrics';
 import { exponentialBuckets } from '../metrics';
 
 /** What the chain needs to know about the member. */
@@ -39,18 +39,19 @@ export interface InterceptorOptions {
 /** Which calls a learner may serve. */
 export type LearnerPolicy = 'allowed' | 'forbidden' | ((request: unknown) => boolean);
 
-/** The labels of grpc_server_handled_total for one method, one frozen object per code. */
-function handledLabels(
+/** grpc_server_handled_total's series of one method, resolved once per code. */
+function handledSeries(
+  counter: Counter,
   labels: Readonly<Record<string, string>>,
-): (code: number) => Readonly<Record<string, string>> {
-  const byCode = new Map<number, Readonly<Record<string, string>>>();
+): (code: number) => CounterSeries {
+  const byCode: CounterSeries[] = [];
   return (code) => {
-    let l = byCode.get(code);
-    if (l === undefined) {
-      l = Object.freeze({ ...labels, grpc_code: codeName(code) });
-      byCode.set(code, l);
+    let series = byCode[code];
+    if (series === undefined) {
+      series = counter.series(Object.freeze({ ...labels, grpc_code: codeName(code) }));
+      byCode[code] = series;
     }
-    return l;
+    return series;
   };
 }
 
@@ -91,14 +92,17 @@ export class Interceptors {
       grpc_service: service,
       grpc_method: method,
     });
-    const handled = handledLabels(labels);
+    // Series resolved once per method: a call only adds to them.
+    const started = this.#started.series(labels);
+    const handled = handledSeries(this.#handled, labels);
+    const latency = this.#latency.series(labels);
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const start = performance.now();
-      this.#started.inc(labels);
+      started.inc();
       const finish = (code: number, err?: unknown): void => {
         const seconds = (performance.now() - start) / 1000;
-        this.#handled.inc(handled(code));
-        this.#latency.observe(seconds, labels);
+        handled(code).inc();
+        latency.observe(seconds);
         if (seconds * 1000 > this.#slowMs) {
           this.#o.logger.warn(
             {
