@@ -33,8 +33,11 @@ import { EtcdError, Errors } from './errors';
 import {
   RequestIdGenerator,
   RequestKind,
+  INTERNAL_HEADER_BYTES,
   decodeInternalRequest,
+  decodePutRequest,
   encodeInternalRequest,
+  encodePutEntry,
 } from './internal-request';
 import type { InternalRequest } from './internal-request';
 import {
@@ -500,10 +503,8 @@ export class EtcdServer {
   put(p: etcdserverpb.PutRequest): Promise<etcdserverpb.PutResponse> {
     try {
       checkPut(p);
-      const propose = (): Promise<etcdserverpb.PutResponse> =>
-        this.#proposeResponse(RequestKind.Put, etcdserverpb.PutRequest.encode(p).finish(), p);
       const quota = this.#checkQuota(p.key.length + p.value.length);
-      return quota === undefined ? propose() : quota.then(propose);
+      return quota === undefined ? this.#proposePut(p) : quota.then(() => this.#proposePut(p));
     } catch (err) {
       return rejected(err);
     }
@@ -912,6 +913,20 @@ export class EtcdServer {
 
   // ---------------------------------------------------------------- proposing
 
+  #proposePut(p: etcdserverpb.PutRequest): Promise<etcdserverpb.PutResponse> {
+    const id = this.#ids.next();
+    const data = encodePutEntry(id, p);
+    if (data === undefined) {
+      return this.#proposeResponse(RequestKind.Put, etcdserverpb.PutRequest.encode(p).finish(), p);
+    }
+    return this.#proposeEntry(
+      data,
+      data.length - INTERNAL_HEADER_BYTES,
+      id,
+      p,
+    ) as Promise<etcdserverpb.PutResponse>;
+  }
+
   /** #propose for a client request whose response type the caller knows. */
   #proposeResponse<R>(kind: RequestKind, payload: Uint8Array, request: object): Promise<R> {
     return this.#propose(kind, payload, request) as Promise<R>;
@@ -928,23 +943,28 @@ export class EtcdServer {
     kind: RequestKind,
     payload: Uint8Array,
     request?: object,
-    id?: bigint,
-  ): Promise<ApplyResult> {
-    if (this.#stopped) return Promise.reject(Errors.stopped());
-    if (payload.length > this.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
-    if (this.leader === 0n) {
-      return this.waitForLeader().then(() => this.#proposeNow(kind, payload, request, id));
-    }
-    return this.#proposeNow(kind, payload, request, id);
-  }
-
-  #proposeNow(
-    kind: RequestKind,
-    payload: Uint8Array,
-    request: object | undefined,
     id = this.#ids.next(),
   ): Promise<ApplyResult> {
     const data = encodeInternalRequest({ kind, id, payload });
+    return this.#proposeEntry(data, payload.length, id, request);
+  }
+
+  /** Proposes an encoded entry (see #propose); `payloadBytes` is the request's size. */
+  #proposeEntry(
+    data: Uint8Array,
+    payloadBytes: number,
+    id: bigint,
+    request: object | undefined,
+  ): Promise<ApplyResult> {
+    if (this.#stopped) return Promise.reject(Errors.stopped());
+    if (payloadBytes > this.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
+    if (this.leader === 0n) {
+      return this.waitForLeader().then(() => this.#proposeNow(data, id, request));
+    }
+    return this.#proposeNow(data, id, request);
+  }
+
+  #proposeNow(data: Uint8Array, id: bigint, request: object | undefined): Promise<ApplyResult> {
     this.counters.proposalsPending++;
     const result = this.#waits.register(id, this.requestTimeoutMs, data, request);
     try {
@@ -1087,6 +1107,7 @@ export class EtcdServer {
       case RequestKind.Put: {
         let p =
           (this.#waits.local(req.id, data) as etcdserverpb.PutRequest | undefined) ??
+          decodePutRequest(req.payload) ??
           etcdserverpb.PutRequest.decode(req.payload);
         if (this.#o.unsafeTestModes?.corruptPuts === true) {
           // A copy: the local request object belongs to the caller.
