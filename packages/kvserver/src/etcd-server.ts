@@ -524,10 +524,11 @@ export class EtcdServer {
       checkTxn(t, { maxTxnOps: this.maxTxnOps });
       if (isReadOnlyTxn(t)) return this.#readOnlyTxn(t);
       const payload = etcdserverpb.TxnRequest.encode(t).finish();
-      const propose = (): Promise<etcdserverpb.TxnResponse> =>
-        this.#proposeResponse(RequestKind.Txn, payload, t);
       const quota = this.#checkQuota(payload.length);
-      return quota === undefined ? propose() : quota.then(propose);
+      if (quota !== undefined) {
+        return quota.then(() => this.#proposeResponse(RequestKind.Txn, payload, t));
+      }
+      return this.#proposeResponse(RequestKind.Txn, payload, t);
     } catch (err) {
       return rejected(err);
     }
@@ -1820,26 +1821,31 @@ function readOnlyTxn(mvcc: MvccStore, revision: number): WriteTxn {
 
 /** A txn whose every range asks for serializable reads. */
 function isSerializableTxn(t: etcdserverpb.TxnRequest): boolean {
-  const ser = (ops: readonly etcdserverpb.RequestOp[]): boolean =>
-    ops.every((op) => {
-      const r = op.request;
-      if (r === undefined) return true;
-      if (r.$case === 'requestRange') return r.value.serializable;
-      if (r.$case === 'requestTxn') return isSerializableTxn(r.value);
-      return false;
-    });
-  return ser(t.success) && ser(t.failure);
+  return allSerializable(t.success) && allSerializable(t.failure);
 }
 
+function allSerializable(ops: readonly etcdserverpb.RequestOp[]): boolean {
+  for (const op of ops) {
+    const r = op.request;
+    if (r === undefined) continue;
+    if (r.$case === 'requestRange' ? !r.value.serializable : r.$case !== 'requestTxn') return false;
+    if (r.$case === 'requestTxn' && !isSerializableTxn(r.value)) return false;
+  }
+  return true;
+}
+
+// Loops rather than every() with closures: this runs on every txn.
 function isReadOnlyTxn(t: etcdserverpb.TxnRequest): boolean {
-  const ro = (ops: readonly etcdserverpb.RequestOp[]): boolean =>
-    ops.every((op) => {
-      const r = op.request;
-      if (r === undefined || r.$case === 'requestRange') return true;
-      if (r.$case === 'requestTxn') return isReadOnlyTxn(r.value);
-      return false;
-    });
-  return ro(t.success) && ro(t.failure);
+  return allReadOnly(t.success) && allReadOnly(t.failure);
+}
+
+function allReadOnly(ops: readonly etcdserverpb.RequestOp[]): boolean {
+  for (const op of ops) {
+    const r = op.request;
+    if (r === undefined || r.$case === 'requestRange') continue;
+    if (r.$case !== 'requestTxn' || !isReadOnlyTxn(r.value)) return false;
+  }
+  return true;
 }
 
 /**
