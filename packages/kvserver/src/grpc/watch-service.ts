@@ -137,6 +137,25 @@ export function watchService(
   };
 }
 
+/** A response with events; all responses share one object shape (cheaper to encode). */
+function withEvents(
+  header: Buffer,
+  watchId: bigint,
+  events: Buffer[],
+  fragment: boolean,
+): PreEncodedWatchResponse {
+  return {
+    header,
+    watchId,
+    created: false,
+    canceled: false,
+    compactRevision: 0n,
+    cancelReason: '',
+    fragment,
+    events,
+  };
+}
+
 /** A response without events: created, canceled, progress. */
 function control(
   header: Buffer | undefined,
@@ -339,13 +358,13 @@ class WatchSession {
       );
       return;
     }
-    this.#sentSinceTick.add(r.watchId);
+    if (this.#progress.has(r.watchId)) this.#sentSinceTick.add(r.watchId);
     const header = this.headers.get(r.revision);
     const watchId = BigInt(r.watchId);
     const events = new Array<Buffer>(r.events.length);
     for (let i = 0; i < events.length; i++) events[i] = eventBytes(r.events[i]!);
     if (events.length <= 1 || !this.#fragment.has(r.watchId)) {
-      out.push({ ...EVENTS, header, watchId, events });
+      out.push(withEvents(header, watchId, events, false));
       return;
     }
     // Split a large response into fragments no bigger than the request limit.
@@ -355,14 +374,14 @@ class WatchSession {
     for (const e of events) {
       const s = e.length + 8;
       if (batch.length > 0 && size + s > limit) {
-        out.push({ ...EVENTS, header, watchId, fragment: true, events: batch });
+        out.push(withEvents(header, watchId, batch, true));
         batch = [];
         size = 0;
       }
       batch.push(e);
       size += s;
     }
-    out.push({ ...EVENTS, header, watchId, events: batch });
+    out.push(withEvents(header, watchId, batch, false));
   }
 
   #progressTick(): void {
@@ -375,12 +394,3 @@ class WatchSession {
     void this.#send(out);
   }
 }
-
-/** The fields of an events response other than header, id and events. */
-const EVENTS = {
-  created: false,
-  canceled: false,
-  compactRevision: 0n,
-  cancelReason: '',
-  fragment: false,
-} as const;

@@ -19,6 +19,8 @@ class Watcher {
   minRev: number;
   /** A victim's response that did not fit into the stream buffer. */
   pending: WatchResponse | undefined;
+  /** notify's scratch: this watcher's events of the write being delivered. */
+  collected: MvccEvent[] | undefined;
 
   constructor(
     readonly id: number,
@@ -128,16 +130,24 @@ export class WatchHub {
   /** Called by a write transaction's end(): deliver to synced watchers, never block. */
   notify(events: MvccEvent[], revision: number): void {
     if (this.synced.size === 0) return;
-    const per = new Map<Watcher, MvccEvent[]>();
+    // Each watcher's events are gathered on the watcher itself (no map per
+    // write: a write may reach thousands of watchers).
+    const touched: Watcher[] = [];
     for (const ev of events) {
       this.synced.match(bytesToBinary(ev.kv.key), (w) => {
         if (revision < w.minRev || !w.accepts(ev)) return;
-        const list = per.get(w);
-        if (list === undefined) per.set(w, [ev]);
-        else list.push(ev);
+        if (w.collected === undefined) {
+          w.collected = [ev];
+          touched.push(w);
+        } else {
+          w.collected.push(ev);
+        }
       });
     }
-    for (const [w, evs] of per) {
+    for (let i = 0; i < touched.length; i++) {
+      const w = touched[i]!;
+      const evs = w.collected!;
+      w.collected = undefined;
       w.minRev = revision + 1;
       const resp: WatchResponse = { watchId: w.id, events: evs, revision };
       if (!w.stream.offer(resp, w.prevKv)) this.makeVictim(w, resp);
