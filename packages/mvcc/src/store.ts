@@ -8,6 +8,7 @@ import type { IndexHit } from './key-index';
 import { decodeKeyValue, decodeKeyValueKey, encodeKeyValue } from './key-value';
 import type { KeyValue } from './key-value';
 import { ReadPins } from './read-pins';
+import { ValueCache } from './value-cache';
 import { decodeRevision, decodeUint64, encodeRevision, encodeUint64 } from './revision';
 import { crc32cUpdate } from './crc32c';
 import { EventType } from './types';
@@ -31,6 +32,12 @@ export interface MvccStoreOptions {
   readonly watchBatchRevisions?: number;
   /** Default capacity, in responses, of a watch stream's buffer (default 128, as etcd). */
   readonly watchBufferSize?: number;
+  /**
+   * Bytes of recently read key-values kept in memory per cache generation
+   * (at most about twice this is held; default 8 MiB; 0 disables). Only
+   * reads fill it: values that are only written are never held.
+   */
+  readonly valueCacheBytes?: number;
 }
 
 /** A write transaction; see {@link MvccStore.write}. */
@@ -92,12 +99,14 @@ export class MvccStore {
   private compaction: Promise<void> = Promise.resolve();
   private readonly batch: number;
   private readonly hub: WatchHub;
+  private readonly values: ValueCache;
 
   private constructor(
     private readonly backend: Backend,
     private readonly options: MvccStoreOptions,
   ) {
     this.batch = options.compactionBatchLimit ?? 1000;
+    this.values = new ValueCache(options.valueCacheBytes ?? 8 * 1024 * 1024);
     this.hub = new WatchHub(this, {
       batchRevisions: options.watchBatchRevisions ?? 1000,
       bufferSize: options.watchBufferSize ?? 128,
@@ -141,6 +150,8 @@ export class MvccStore {
       // Reads in flight need the old contents (new ones wait for `restoring`).
       await this.pins.drainBelow(Infinity);
       await this.backend.restore(snapshot);
+      // The new contents may hold other values under the same revisions.
+      this.values.clear();
       try {
         await this.load();
       } catch (err) {
@@ -406,15 +417,18 @@ export class MvccStore {
       if (hits.length < want) hits.push(h);
     });
     if (hits.length === 0) return { values: [], count, revision: headerRev };
-    // A transaction's own writes are still staged in the transaction, not in the backend.
+    // A transaction's own writes are still staged in the transaction, not in
+    // the backend; recently read revisions are in the cache.
+    const cache = this.values;
     const values = new Array<Uint8Array | undefined>(hits.length);
     const missing: number[] = [];
     const revKeys: Uint8Array[] = [];
     for (let i = 0; i < hits.length; i++) {
       const h = hits[i] as IndexHit;
       const own = staged !== undefined && h.main === staged.main ? staged.values[h.sub] : undefined;
-      if (own !== undefined) {
-        values[i] = own;
+      const v = own ?? cache.get(ValueCache.slot(h.main, h.sub));
+      if (v !== undefined) {
+        values[i] = v;
       } else {
         missing.push(i);
         revKeys.push(encodeRevision(h.main, h.sub));
@@ -424,7 +438,14 @@ export class MvccStore {
       const pin = this.pins.pin(at);
       try {
         const fetched = await this.backend.getMany('key', revKeys);
-        for (let j = 0; j < missing.length; j++) values[missing[j] as number] = fetched[j];
+        for (let j = 0; j < missing.length; j++) {
+          const i = missing[j] as number;
+          const v = fetched[j];
+          values[i] = v;
+          if (v === undefined) continue;
+          const h = hits[i] as IndexHit;
+          cache.add(ValueCache.slot(h.main, h.sub), v);
+        }
       } finally {
         this.pins.release(pin);
       }
