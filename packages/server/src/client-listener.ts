@@ -18,6 +18,8 @@ import type { Server as GrpcServer, ConnectionInjector } from '@grpc/grpc-js';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AuthorityRepairStream } from './h2-authority';
 import { sniffH2 } from './h2-sniff';
+import { installLeanUnary } from './grpc-lean-unary';
+import type { LeanUnaryOptions } from './grpc-lean-unary';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -45,6 +47,8 @@ export interface ClientListenerOptions {
   readonly grpc: GrpcServer;
   readonly http: http.Server;
   readonly tls?: tls.TlsOptions;
+  /** Serve these unary methods on the lean HTTP/2 path (grpc-lean-unary.ts). */
+  readonly leanUnary?: LeanUnaryOptions;
 }
 
 /** Hostnames we bind as loopback addresses. */
@@ -58,6 +62,7 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
   const injector: ConnectionInjector = options.grpc.createConnectionInjector(
     ServerCredentials.createInsecure(),
   );
+  if (options.leanUnary !== undefined) installLeanUnary(options.grpc, options.leanUnary);
   const sockets = new Set<Duplex>();
   const route = (socket: Duplex & { unshift(chunk: Buffer): void }): void => {
     sockets.add(socket);

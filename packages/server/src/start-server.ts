@@ -319,13 +319,21 @@ export async function startServer(
   );
   compactor.start();
 
+  const maxReceiveMessageLength = config.maxRequestBytes + 512 * 1024;
+  const maxSendMessageLength = 2 ** 31 - 1;
   const grpc = new GrpcServer({
-    'grpc.max_receive_message_length': config.maxRequestBytes + 512 * 1024,
-    'grpc.max_send_message_length': 2 ** 31 - 1,
+    'grpc.max_receive_message_length': maxReceiveMessageLength,
+    'grpc.max_send_message_length': maxSendMessageLength,
     'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
     'grpc.keepalive_timeout_ms': 20 * 1000,
   });
-  registerEtcdServices(grpc, etcd, { logger, metrics, clock: systemClock });
+  const services = registerEtcdServices(grpc, etcd, { logger, metrics, clock: systemClock });
+  // KV_GRPC_LEAN_UNARY=off leaves every method to grpc-js (A/B measurements
+  // of the lean path on one build; a way back should a client need it).
+  const leanUnary =
+    process.env['KV_GRPC_LEAN_UNARY'] === 'off'
+      ? undefined
+      : { routes: services.hotUnary, maxReceiveMessageLength, maxSendMessageLength };
 
   const ops = opsHandler({ server: () => etcd, metrics });
   // The JSON gateway forwards to this member's own gRPC listener, as etcd's does.
@@ -360,12 +368,18 @@ export async function startServer(
           url,
           grpc,
           http: httpServer,
+          ...(leanUnary !== undefined ? { leanUnary } : {}),
           ...(clientTls !== undefined ? { tls: serverOptions(clientTls) } : {}),
         }),
       );
     }
     for (const url of config.listenMetricsUrls) {
-      const l = await listenClient({ url, grpc, http: httpServer });
+      const l = await listenClient({
+        url,
+        grpc,
+        http: httpServer,
+        ...(leanUnary !== undefined ? { leanUnary } : {}),
+      });
       listeners.push(l);
       metricsPorts.add(l.port);
     }

@@ -1,5 +1,5 @@
 /** Registers every etcd gRPC service of a member on a grpc-js server. */
-import type { Server } from '@grpc/grpc-js';
+import type { MethodDefinition, Server, handleUnaryCall } from '@grpc/grpc-js';
 import {
   AuthService,
   ClusterService,
@@ -32,11 +32,42 @@ export interface RegisterOptions {
   readonly progressNotifyMs?: number;
 }
 
+/**
+ * A unary method as the client port's lean HTTP/2 path calls it: the same
+ * handler grpc-js runs (every interceptor and check included) with the
+ * method's own codecs.
+ */
+export interface UnaryRoute {
+  readonly path: string;
+  readonly deserialize: (bytes: Buffer) => unknown;
+  readonly serialize: (response: unknown) => Buffer;
+  readonly handler: handleUnaryCall<unknown, unknown>;
+}
+
+function unaryRoute<Req, Res>(
+  def: MethodDefinition<Req, Res>,
+  handler: handleUnaryCall<Req, Res>,
+): UnaryRoute {
+  return {
+    path: def.path,
+    deserialize: def.requestDeserialize,
+    serialize: (response) => def.responseSerialize(response as Res),
+    // The route deserialises with this method's own decoder, so the handler
+    // always receives its own request type.
+    handler: handler as unknown as handleUnaryCall<unknown, unknown>,
+  };
+}
+
+export interface RegisteredServices {
+  /** The hottest unary methods (KV Range, Put, DeleteRange, Txn). */
+  readonly hotUnary: readonly UnaryRoute[];
+}
+
 export function registerEtcdServices(
   grpcServer: Server,
   server: EtcdServer,
   options: RegisterOptions,
-): void {
+): RegisteredServices {
   const ic = new Interceptors({
     member: server,
     logger: options.logger,
@@ -45,7 +76,8 @@ export function registerEtcdServices(
   });
   // The Fast* definitions differ only in their hand-written encoders for
   // Range and Watch responses (byte-identical output, one allocation each).
-  grpcServer.addService(FastKVService, kvService(server, ic));
+  const kv = kvService(server, ic);
+  grpcServer.addService(FastKVService, kv);
   grpcServer.addService(AuthService, authService(server, ic));
   grpcServer.addService(LeaseService, leaseService(server, ic));
   grpcServer.addService(ClusterService, clusterService(server, ic));
@@ -61,4 +93,12 @@ export function registerEtcdServices(
         : {}),
     }),
   );
+  return {
+    hotUnary: [
+      unaryRoute(FastKVService.range, kv.range),
+      unaryRoute(FastKVService.put, kv.put),
+      unaryRoute(FastKVService.deleteRange, kv.deleteRange),
+      unaryRoute(FastKVService.txn, kv.txn),
+    ],
+  };
 }
