@@ -59,7 +59,10 @@ export function encodeInternalRequest(req: InternalRequest): Uint8Array {
 
 export function decodeInternalRequest(data: Uint8Array): InternalRequest {
   if (data.length < HEADER) throw new Error(`internal request too short (${data.length} bytes)`);
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  // Entries this member proposed are Buffers already: no view needed.
+  const buf = Buffer.isBuffer(data)
+    ? data
+    : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return {
     kind: buf[0] as RequestKind,
     id: buf.readBigUInt64BE(1),
