@@ -88,6 +88,8 @@ class WatchCall {
 
 interface Fixture {
   readonly store: MvccStore;
+  /** The fake member: its term may be changed. */
+  readonly server: { term: number };
   readonly clock: ManualClock;
   /** For each call the service served: whether it found the HTTP/2 stream under it. */
   readonly raw: boolean[];
@@ -119,12 +121,12 @@ async function start(
     memberId: 0x123n,
     maxRequestBytes: o.maxRequestBytes ?? 1.5 * 1024 * 1024,
     auth,
-    header(rev?: number): etcdserverpb.ResponseHeader {
+    header(this: { term: number }, rev?: number): etcdserverpb.ResponseHeader {
       return {
         clusterId: 0xabcn,
         memberId: 0x123n,
         revision: BigInt(rev ?? store.currentRevision()),
-        raftTerm: 4n,
+        raftTerm: BigInt(this.term),
       };
     },
   } as unknown as EtcdServer;
@@ -159,6 +161,7 @@ async function start(
   });
   return {
     store,
+    server: server as unknown as { term: number },
     clock,
     raw,
     watch() {
@@ -252,6 +255,29 @@ describe.each([
       }
     },
   );
+
+  it('gives each response the header of its revision under the current term', async () => {
+    const f = await start({ ...(interceptors !== undefined ? { interceptors } : {}) });
+    const s = f.watch();
+    const id = await s.watch({ key: b('t') });
+    const t = f.store.write();
+    t.put(b('t'), b('v'), 0n);
+    t.end();
+    await s.until(() => s.events(id).length === 1);
+    // A new term: the same revision's header changes.
+    f.server.term = 5;
+    s.call.write(
+      etcdserverpb.WatchRequest.fromPartial({
+        requestUnion: { $case: 'cancelRequest', value: { watchId: id } },
+      }),
+    );
+    await s.until(() => s.got.some((r) => r.canceled));
+    const got = s.got.filter((r) => !r.created);
+    expect(got.map((r) => [r.canceled, r.header!.revision, r.header!.raftTerm])).toEqual([
+      [false, 2n, 4n],
+      [true, 2n, 5n],
+    ]);
+  });
 
   it('splits a large revision into fragments for a watcher that asked, and only for it', async () => {
     const f = await start({

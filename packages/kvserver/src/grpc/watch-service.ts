@@ -60,33 +60,38 @@ function eventBytes(e: MvccEvent): Buffer {
   return b;
 }
 
-/** The encoded header of the last revision asked for: all responses of a write share it. */
+/**
+ * Encoded headers of recent revisions: all responses of a write share one,
+ * and the pumps of many streams ask for the same few revisions in turn.
+ */
 class HeaderCache {
-  #revision = -1;
+  static readonly MAX = 64;
+  readonly #bytes = new Map<number, Buffer>();
   #term = -1;
   #clusterId = 0n;
   #memberId = 0n;
-  #bytes: Buffer | undefined;
 
   constructor(private readonly server: EtcdServer) {}
 
   get(revision?: number): Buffer {
     const s = this.server;
     const rev = revision ?? s.mvcc.currentRevision();
-    if (
-      this.#bytes === undefined ||
-      rev !== this.#revision ||
-      s.term !== this.#term ||
-      s.clusterId !== this.#clusterId ||
-      s.memberId !== this.#memberId
-    ) {
-      this.#bytes = encodeResponseHeader(s.header(rev));
-      this.#revision = rev;
+    if (s.term !== this.#term || s.clusterId !== this.#clusterId || s.memberId !== this.#memberId) {
+      this.#bytes.clear();
       this.#term = s.term;
       this.#clusterId = s.clusterId;
       this.#memberId = s.memberId;
     }
-    return this.#bytes;
+    let b = this.#bytes.get(rev);
+    if (b === undefined) {
+      if (this.#bytes.size >= HeaderCache.MAX) {
+        // Drop the oldest entry (a Map iterates in insertion order).
+        this.#bytes.delete(this.#bytes.keys().next().value as number);
+      }
+      b = encodeResponseHeader(s.header(rev));
+      this.#bytes.set(rev, b);
+    }
+    return b;
   }
 }
 
@@ -240,7 +245,7 @@ class WatchSession {
     const raw = this.#raw;
     if (raw === undefined) return this.#sendThroughGrpc(bytes);
     // Closed under us: grpc-js reports the call cancelled, which closes the session.
-    if (raw.destroyed || raw.closed) return Promise.resolve();
+    if (raw.destroyed || raw.closed || raw.writableEnded) return Promise.resolve();
     if (!this.#metadataSent) {
       // Response headers through grpc-js, so it ends the call with trailers.
       this.#metadataSent = true;
