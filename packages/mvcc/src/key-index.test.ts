@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KeyIndex } from './key-index';
+import { ReferenceKeyIndex } from './key-index.reference';
 
 describe('KeyIndex', () => {
   it('tracks generations, versions and create revisions across deletes', () => {
@@ -51,5 +52,63 @@ describe('KeyIndex', () => {
     ki.tombstone(2, 0);
     expect(ki.compact(1)).toBe(false);
     expect(ki.compact(2)).toBe(true);
+  });
+});
+
+describe('KeyIndex against the one-array-per-generation reference', () => {
+  // Seeded so that a failure reproduces: a small xorshift generator.
+  function rng(seed: number): () => number {
+    // Spread small seeds over 32 bits and skip the first outputs, which
+    // xorshift leaves poorly mixed.
+    let x = Math.imul(seed, 0x9e3779b1) >>> 0 || 1;
+    const next = (): number => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x / 2 ** 32;
+    };
+    for (let i = 0; i < 8; i++) next();
+    return next;
+  }
+
+  it('answers every query the same after random puts, deletes and compactions', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = rng(seed);
+      const ki = new KeyIndex('k');
+      const ref = new ReferenceKeyIndex('k');
+      let rev = 1;
+      let compacted = 0;
+      const steps = 1 + Math.floor(r() * 30);
+      for (let step = 0; step < steps; step++) {
+        const x = r();
+        rev += 1 + Math.floor(r() * 3);
+        const sub = r() < 0.6 ? 0 : Math.floor(r() * 4);
+        if (x < 0.55) {
+          ki.put(rev, sub);
+          ref.put(rev, sub);
+        } else if (x < 0.75) {
+          expect(ki.tombstone(rev, sub), `seed ${seed}`).toBe(ref.tombstone(rev, sub));
+        } else if (rev > compacted + 1) {
+          const at = compacted + 1 + Math.floor(r() * (rev - compacted - 1));
+          compacted = at;
+          expect(ki.compact(at), `seed ${seed}`).toBe(ref.compact(at));
+          if (ki.revisions().length === 0) break;
+        }
+        const where = `seed ${seed} step ${step}`;
+        expect(ki.revisions(), where).toEqual(ref.revisions());
+        expect(ki.isLive(), where).toBe(ref.isLive());
+        expect(ki.liveInfo(), where).toEqual(ref.liveInfo());
+        for (let at = Math.max(1, compacted - 1); at <= rev + 1; at++) {
+          expect(ki.get(at), `${where} get ${at}`).toEqual(ref.get(at));
+          expect(ki.keep(at), `${where} keep ${at}`).toEqual(ref.keep(at));
+          for (let i = 0; i < ki.revisions().length; i += 2) {
+            const [m, s] = [ki.revisions()[i]!, ki.revisions()[i + 1]!];
+            expect(ki.keeps(at, m, s), `${where} keeps ${at} ${m}_${s}`).toBe(ref.keeps(at, m, s));
+          }
+        }
+      }
+    }
   });
 });
