@@ -279,6 +279,41 @@ describe.each([
     ]);
   });
 
+  it('sets a watcher aside while its client does not read, then delivers everything in order', async () => {
+    const f = await start({
+      ...(interceptors !== undefined ? { interceptors } : {}),
+      bufferSize: 8,
+    });
+    const s = f.watch();
+    const id = await s.watch({ key: b('s') });
+    s.call.pause();
+    // Far more than HTTP/2 flow control lets through to a client that does not read.
+    const value = Buffer.alloc(16 * 1024, 120);
+    const revs: bigint[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t = f.store.write();
+      t.put(b('s'), value, 0n);
+      t.end();
+      revs.push(BigInt(f.store.currentRevision()));
+      // One write per turn: the pump may take each as it comes.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    // The pump stops at the transport's limit and the stream buffer fills.
+    for (let i = 0; i < 500 && f.store.watcherCounts().synced === 1; i++) {
+      await new Promise<void>((r) => setTimeout(r, 10));
+    }
+    expect(f.store.watcherCounts().synced).toBe(0);
+    s.call.resume();
+    await s.until(() => s.events(id).length >= revs.length);
+    const got = s.got.filter((r) => r.watchId === id && !r.created).flatMap((r) => r.events);
+    expect(got.map((e) => e.kv!.modRevision)).toEqual(revs);
+    // Caught up, it is fed by writes again.
+    for (let i = 0; i < 500 && f.store.watcherCounts().synced === 0; i++) {
+      await new Promise<void>((r) => setTimeout(r, 10));
+    }
+    expect(f.store.watcherCounts()).toEqual({ synced: 1, unsynced: 0, victims: 0 });
+  });
+
   it('splits a large revision into fragments for a watcher that asked, and only for it', async () => {
     const f = await start({
       ...(interceptors !== undefined ? { interceptors } : {}),
