@@ -102,6 +102,7 @@ describe('KeyIndex against the one-array-per-generation reference', () => {
         expect(ki.liveInfo(), where).toEqual(ref.liveInfo());
         for (let at = Math.max(1, compacted - 1); at <= rev + 1; at++) {
           expect(ki.get(at), `${where} get ${at}`).toEqual(ref.get(at));
+          expect(ki.existsAt(at), `${where} existsAt ${at}`).toBe(ref.get(at) !== undefined);
           expect(ki.keep(at), `${where} keep ${at}`).toEqual(ref.keep(at));
           for (let i = 0; i < ki.revisions().length; i += 2) {
             const [m, s] = [ki.revisions()[i]!, ki.revisions()[i + 1]!];

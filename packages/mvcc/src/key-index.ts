@@ -125,6 +125,13 @@ export class KeyIndex {
     return undefined;
   }
 
+  /** Whether the key existed at revision `at`; as `get(at) !== undefined`, without allocating in the common case. */
+  existsAt(at: number): boolean {
+    const live = this.live;
+    if (typeof live === 'number' && live <= at) return true;
+    return this.get(at) !== undefined;
+  }
+
   /**
    * The revision compaction at `at` keeps for this key (the newest at or
    * below `at` of a generation still alive at `at`), without changing anything.

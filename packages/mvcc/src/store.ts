@@ -411,10 +411,15 @@ export class MvccStore {
     const want = options.countOnly === true ? 0 : limit > 0 ? limit : Infinity;
     let count = 0;
     this.scan(toInterval(key, end), (ki) => {
+      if (hits.length >= want) {
+        // Beyond the limit only the count is wanted.
+        if (ki.existsAt(at)) count++;
+        return;
+      }
       const h = ki.get(at);
       if (h === undefined) return;
       count++;
-      if (hits.length < want) hits.push(h);
+      hits.push(h);
     });
     if (hits.length === 0) return { values: [], count, revision: headerRev };
     // A transaction's own writes are still staged in the transaction, not in
@@ -469,11 +474,16 @@ export class MvccStore {
       if (ki !== undefined) visit(ki);
       return;
     }
-    if (iv.end !== undefined && iv.end <= iv.start) return;
-    for (const [k, ki] of this.tree.entries(iv.start)) {
-      if (iv.end !== undefined && k >= iv.end) break;
-      visit(ki);
+    // forRange rather than entries(): no [key, value] pair or iterator
+    // result per key, which a large range otherwise allocates by the thousand.
+    // `visit` must not change the tree.
+    const onFound = (_k: string, ki: KeyIndex): void => visit(ki);
+    if (iv.end !== undefined) {
+      if (iv.end > iv.start) this.tree.forRange(iv.start, iv.end, false, onFound);
+      return;
     }
+    const max = this.tree.maxKey();
+    if (max !== undefined && max >= iv.start) this.tree.forRange(iv.start, max, true, onFound);
   }
 
   /** @internal Apply a put to index, leases and backend; returns the event. */
