@@ -46,5 +46,14 @@ describe('checkTxn: duplicate writes in a branch', () => {
     expect(() => check(txn([del('a'), put('b')]))).not.toThrow();
     expect(() => check(txn([put('a'), nested(txn([put('a')]))]))).toThrow(DUP);
     expect(() => check(txn([put('a'), nested(txn([put('b')], [put('b')]))]))).not.toThrow();
+    // Keys given as plain Uint8Arrays (not Buffers) are compared by bytes too.
+    const raw = (key: string): etcdserverpb.RequestOp => ({
+      request: {
+        $case: 'requestPut',
+        value: etcdserverpb.PutRequest.fromPartial({ key: new Uint8Array(b(key)) as Buffer }),
+      },
+    });
+    expect(() => check(txn([raw('a'), raw('a')]))).toThrow(DUP);
+    expect(() => check(txn([raw('a'), raw('b')]))).not.toThrow();
   });
 });

@@ -117,7 +117,8 @@ function checkNoOverlappingWrites(ops: readonly etcdserverpb.RequestOp[]): void 
       if (a?.$case !== 'requestPut') continue;
       for (let j = i + 1; j < ops.length; j++) {
         const b = ops[j]!.request;
-        if (b?.$case === 'requestPut' && a.value.key.equals(b.value.key)) {
+        // Buffer.compare, not .equals: callers inside the server may pass Uint8Arrays.
+        if (b?.$case === 'requestPut' && Buffer.compare(a.value.key, b.value.key) === 0) {
           throw Errors.duplicateKey();
         }
       }
