@@ -29,6 +29,8 @@ export interface ClientListener {
   readonly port: number;
   /** A grpc-js target that reaches this listener: `127.0.0.1:port` or `unix:path`. */
   readonly dialTarget: string;
+  /** Whether the lean unary path serves this listener (asked for and installed). */
+  readonly leanUnary: boolean;
   close(): Promise<void>;
 }
 
@@ -62,7 +64,8 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
   const injector: ConnectionInjector = options.grpc.createConnectionInjector(
     ServerCredentials.createInsecure(),
   );
-  if (options.leanUnary !== undefined) installLeanUnary(options.grpc, options.leanUnary);
+  const leanUnary =
+    options.leanUnary !== undefined && installLeanUnary(options.grpc, options.leanUnary);
   const sockets = new Set<Duplex>();
   const route = (socket: Duplex & { unshift(chunk: Buffer): void }): void => {
     sockets.add(socket);
@@ -125,6 +128,7 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
     url: options.url,
     port,
     dialTarget: unixPath !== undefined ? `unix:${unixPath}` : `127.0.0.1:${port}`,
+    leanUnary,
     close: async () => {
       injector.drain(0);
       await new Promise<void>((resolve) => {

@@ -187,6 +187,8 @@ async function start(): Promise<{ lean: ClientListener; plain: ClientListener }>
     leanUnary: { routes: [route], maxReceiveMessageLength: MAX_RECEIVE, maxSendMessageLength: -1 },
   });
   const plain = await listenClient({ url: 'http://127.0.0.1:0', grpc, http: httpServer });
+  expect(lean.leanUnary).toBe(true);
+  expect(plain.leanUnary).toBe(false);
   cleanups.push(async () => {
     await lean.close();
     await plain.close();

@@ -388,6 +388,10 @@ export async function startServer(
     await etcd.stop();
     throw new ConfigError(`cannot listen for client traffic: ${(err as Error).message}`);
   }
+  if (leanUnary !== undefined && listeners.some((l) => !l.leanUnary)) {
+    // Only a grpc-js whose internals differ from the pinned version's gets here.
+    logger.warn({}, 'lean unary gRPC path not installed: every method goes through grpc-js');
+  }
   const clientUrls = listeners.slice(0, config.listenClientUrls.length).map((l) => {
     if (l.dialTarget.startsWith('unix:')) return l.url;
     const u = new URL(l.url);
