@@ -103,6 +103,12 @@ describe('KeyIndex against the one-array-per-generation reference', () => {
         for (let at = Math.max(1, compacted - 1); at <= rev + 1; at++) {
           expect(ki.get(at), `${where} get ${at}`).toEqual(ref.get(at));
           expect(ki.existsAt(at), `${where} existsAt ${at}`).toBe(ref.get(at) !== undefined);
+          const pushed: number[] = [];
+          const h = ref.get(at);
+          expect(ki.pushRevisionAt(at, pushed), `${where} pushRevisionAt ${at}`).toBe(
+            h !== undefined,
+          );
+          expect(pushed).toEqual(h === undefined ? [] : [h.main, h.sub]);
           expect(ki.keep(at), `${where} keep ${at}`).toEqual(ref.keep(at));
           for (let i = 0; i < ki.revisions().length; i += 2) {
             const [m, s] = [ki.revisions()[i]!, ki.revisions()[i + 1]!];

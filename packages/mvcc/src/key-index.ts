@@ -125,6 +125,23 @@ export class KeyIndex {
     return undefined;
   }
 
+  /**
+   * Append the (main, sub) of the version visible at `at` to `out`, if the
+   * key existed then; as {@link get} without an object per key, for reads
+   * that visit thousands of keys.
+   */
+  pushRevisionAt(at: number, out: number[]): boolean {
+    const live = this.live;
+    if (typeof live === 'number' && live <= at) {
+      out.push(live, 0);
+      return true;
+    }
+    const h = this.get(at);
+    if (h === undefined) return false;
+    out.push(h.main, h.sub);
+    return true;
+  }
+
   /** Whether the key existed at revision `at`; as `get(at) !== undefined`, without allocating in the common case. */
   existsAt(at: number): boolean {
     const live = this.live;

@@ -4,7 +4,6 @@ import { binaryToBytes, bytesToBinary, toInterval } from './bytes';
 import type { KeyInterval } from './bytes';
 import { assertRevision, MvccError, MvccErrorCode } from './errors';
 import { KeyIndex } from './key-index';
-import type { IndexHit } from './key-index';
 import { decodeKeyValue, decodeKeyValueKey, encodeKeyValue } from './key-value';
 import type { KeyValue } from './key-value';
 import { ReadPins } from './read-pins';
@@ -407,36 +406,34 @@ export class MvccStore {
     assertRevision(limit, 'limit');
     const headerRev = this.current;
     // The index lookup is synchronous, so it sees one consistent state.
-    const hits: IndexHit[] = [];
+    // Hits as flat (main, sub) pairs: no object per key.
+    const revs: number[] = [];
     const want = options.countOnly === true ? 0 : limit > 0 ? limit : Infinity;
     let count = 0;
     this.scan(toInterval(key, end), (ki) => {
-      if (hits.length >= want) {
+      if (revs.length >= 2 * want) {
         // Beyond the limit only the count is wanted.
         if (ki.existsAt(at)) count++;
-        return;
-      }
-      const h = ki.get(at);
-      if (h === undefined) return;
-      count++;
-      hits.push(h);
+      } else if (ki.pushRevisionAt(at, revs)) count++;
     });
-    if (hits.length === 0) return { values: [], count, revision: headerRev };
+    const n = revs.length / 2;
+    if (n === 0) return { values: [], count, revision: headerRev };
     // A transaction's own writes are still staged in the transaction, not in
     // the backend; recently read revisions are in the cache.
     const cache = this.values;
-    const values = new Array<Uint8Array | undefined>(hits.length);
+    const values = new Array<Uint8Array | undefined>(n);
     const missing: number[] = [];
     const revKeys: Uint8Array[] = [];
-    for (let i = 0; i < hits.length; i++) {
-      const h = hits[i] as IndexHit;
-      const own = staged !== undefined && h.main === staged.main ? staged.values[h.sub] : undefined;
-      const v = own ?? cache.get(ValueCache.slot(h.main, h.sub));
+    for (let i = 0; i < n; i++) {
+      const main = revs[2 * i] as number;
+      const sub = revs[2 * i + 1] as number;
+      const own = staged !== undefined && main === staged.main ? staged.values[sub] : undefined;
+      const v = own ?? cache.get(ValueCache.slot(main, sub));
       if (v !== undefined) {
         values[i] = v;
       } else {
         missing.push(i);
-        revKeys.push(encodeRevision(h.main, h.sub));
+        revKeys.push(encodeRevision(main, sub));
       }
     }
     if (missing.length > 0) {
@@ -447,20 +444,19 @@ export class MvccStore {
           const i = missing[j] as number;
           const v = fetched[j];
           values[i] = v;
-          if (v === undefined) continue;
-          const h = hits[i] as IndexHit;
-          cache.add(ValueCache.slot(h.main, h.sub), v);
+          if (v !== undefined) {
+            cache.add(ValueCache.slot(revs[2 * i] as number, revs[2 * i + 1] as number), v);
+          }
         }
       } finally {
         this.pins.release(pin);
       }
     }
-    for (let i = 0; i < values.length; i++) {
+    for (let i = 0; i < n; i++) {
       if (values[i] === undefined) {
-        const h = hits[i] as IndexHit;
         throw new MvccError(
           MvccErrorCode.Corrupt,
-          `revision ${h.main}_${h.sub} missing in backend`,
+          `revision ${revs[2 * i]}_${revs[2 * i + 1]} missing in backend`,
         );
       }
     }
