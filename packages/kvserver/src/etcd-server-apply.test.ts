@@ -35,7 +35,7 @@ describe('EtcdServer apply of its own proposals', () => {
       await leader.server.put(putReq(`k${i}`, 'v', { lease }));
       await leader.server.txn(
         etcdserverpb.TxnRequest.fromPartial({
-          success: [{ request: { $case: 'requestPut', value: putReq(`t${i}`, 'v') } }],
+          success: [{ request: { $case: 'requestPut', value: putReq(`t${i}`, 'v', { lease }) } }],
         }),
       );
     }
@@ -61,6 +61,20 @@ describe('EtcdServer apply of its own proposals', () => {
       await s.put(putReq(`${tag}/b`, '', { ignoreValue: true, lease: 0n }));
       await s.put(putReq(`${tag}/c`, 'x'));
       await s.put(putReq(`${tag}/c`, 'y', { ignoreLease: true }));
+      // A txn of plain puts (the hand-written txn codec's shape).
+      await s.txn(
+        etcdserverpb.TxnRequest.fromPartial({
+          success: [
+            { request: { $case: 'requestPut', value: putReq(`${tag}/p1`, 'x') } },
+            {
+              request: {
+                $case: 'requestPut',
+                value: putReq(`${tag}/p2`, 'y', { lease: lease.ID }),
+              },
+            },
+          ],
+        }),
+      );
       const txn = await s.txn(
         etcdserverpb.TxnRequest.fromPartial({
           compare: [

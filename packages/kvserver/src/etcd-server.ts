@@ -36,8 +36,10 @@ import {
   INTERNAL_HEADER_BYTES,
   decodeInternalRequest,
   decodePutRequest,
+  decodeTxnRequest,
   encodeInternalRequest,
   encodePutEntry,
+  encodeTxnEntry,
 } from './internal-request';
 import type { InternalRequest } from './internal-request';
 import {
@@ -523,12 +525,22 @@ export class EtcdServer {
     try {
       checkTxn(t, { maxTxnOps: this.maxTxnOps });
       if (isReadOnlyTxn(t)) return this.#readOnlyTxn(t);
-      const payload = etcdserverpb.TxnRequest.encode(t).finish();
-      const quota = this.#checkQuota(payload.length);
+      const id = this.#ids.next();
+      const data =
+        encodeTxnEntry(id, t) ??
+        encodeInternalRequest({
+          kind: RequestKind.Txn,
+          id,
+          payload: etcdserverpb.TxnRequest.encode(t).finish(),
+        });
+      const payloadBytes = data.length - INTERNAL_HEADER_BYTES;
+      const quota = this.#checkQuota(payloadBytes);
       if (quota !== undefined) {
-        return quota.then(() => this.#proposeResponse(RequestKind.Txn, payload, t));
+        return quota.then(
+          () => this.#proposeEntry(data, payloadBytes, id, t) as Promise<etcdserverpb.TxnResponse>,
+        );
       }
-      return this.#proposeResponse(RequestKind.Txn, payload, t);
+      return this.#proposeEntry(data, payloadBytes, id, t) as Promise<etcdserverpb.TxnResponse>;
     } catch (err) {
       return rejected(err);
     }
@@ -1121,6 +1133,7 @@ export class EtcdServer {
       case RequestKind.Txn: {
         const t =
           (this.#waits.local(req.id, data) as etcdserverpb.TxnRequest | undefined) ??
+          decodeTxnRequest(req.payload) ??
           etcdserverpb.TxnRequest.decode(req.payload);
         const prechecked = this.#precheckTxn(ctx.txn, t);
         if (prechecked !== undefined) return prechecked.then(() => applyTxn(ctx, t));

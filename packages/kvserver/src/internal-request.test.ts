@@ -5,8 +5,10 @@ import {
   RequestKind,
   decodeInternalRequest,
   decodePutRequest,
+  decodeTxnRequest,
   encodeInternalRequest,
   encodePutEntry,
+  encodeTxnEntry,
 } from './internal-request';
 
 /** Seeded xorshift, so a failing case is reproducible. */
@@ -141,5 +143,130 @@ describe('Put entries (hand-written codec against ts-proto)', () => {
     entry.fill(0);
     expect(p.key.toString()).toBe('k');
     expect(p.value.toString()).toBe('v');
+  });
+});
+
+describe('Txn entries of puts (hand-written codec against ts-proto)', () => {
+  const putOp = (p: etcdserverpb.PutRequest): etcdserverpb.RequestOp => ({
+    request: { $case: 'requestPut', value: p },
+  });
+
+  it('encodes the same bytes as the generic path for txns of puts, and decodes them alike', () => {
+    const r = rng(99);
+    let fast = 0;
+    for (let i = 0; i < 1500; i++) {
+      const n = Math.floor(r() * 5);
+      const t = etcdserverpb.TxnRequest.fromPartial({
+        success: Array.from({ length: n }, () => putOp(randomPut(r))),
+      });
+      const id = BigInt(Math.floor(r() * 2 ** 48));
+      const payload = etcdserverpb.TxnRequest.encode(t).finish();
+      const entry = encodeTxnEntry(id, t);
+      const slow = t.success.some((op) => {
+        const l = (op.request as { value: etcdserverpb.PutRequest }).value.lease;
+        return l < 0n || l >= 2n ** 53n;
+      });
+      if (slow) {
+        expect(entry).toBeUndefined();
+        continue;
+      }
+      expect(entry).toBeDefined();
+      const generic = encodeInternalRequest({ kind: RequestKind.Txn, id, payload });
+      expect(Buffer.compare(entry!, generic)).toBe(0);
+      const decoded = decodeTxnRequest(decodeInternalRequest(entry!).payload);
+      const reference = etcdserverpb.TxnRequest.decode(payload);
+      const long = t.success.some(
+        (op) => (op.request as { value: etcdserverpb.PutRequest }).value.lease >= 2n ** 49n,
+      );
+      if (long) {
+        expect(decoded).toBeUndefined();
+        continue;
+      }
+      fast++;
+      expect(decoded).toBeDefined();
+      expect(decoded!.compare).toEqual([]);
+      expect(decoded!.failure).toEqual([]);
+      expect(decoded!.success).toHaveLength(reference.success.length);
+      for (let k = 0; k < reference.success.length; k++) {
+        const a = decoded!.success[k]!.request;
+        const b = reference.success[k]!.request;
+        expect(a?.$case).toBe('requestPut');
+        expect(b?.$case).toBe('requestPut');
+        expectSamePut(
+          (a as { value: etcdserverpb.PutRequest }).value,
+          (b as { value: etcdserverpb.PutRequest }).value,
+        );
+      }
+    }
+    expect(fast).toBeGreaterThan(500);
+  });
+
+  it('leaves every other txn shape to the generic codec', () => {
+    const p = etcdserverpb.PutRequest.fromPartial({ key: Buffer.from('k') });
+    const shapes: etcdserverpb.TxnRequest[] = [
+      etcdserverpb.TxnRequest.fromPartial({
+        compare: [{ key: Buffer.from('k') }],
+        success: [putOp(p)],
+      }),
+      etcdserverpb.TxnRequest.fromPartial({ success: [putOp(p)], failure: [putOp(p)] }),
+      etcdserverpb.TxnRequest.fromPartial({
+        success: [
+          putOp(p),
+          {
+            request: {
+              $case: 'requestRange',
+              value: etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('k') }),
+            },
+          },
+        ],
+      }),
+      etcdserverpb.TxnRequest.fromPartial({ success: [putOp(p), { request: undefined }] }),
+    ];
+    for (const t of shapes) {
+      expect(encodeTxnEntry(1n, t)).toBeUndefined();
+      expect(decodeTxnRequest(etcdserverpb.TxnRequest.encode(t).finish())).toBeUndefined();
+    }
+  });
+
+  it('decodes damaged payloads as ts-proto does, or leaves them to it', () => {
+    const r = rng(5);
+    let handled = 0;
+    for (let i = 0; i < 4000; i++) {
+      const t = etcdserverpb.TxnRequest.fromPartial({
+        success: Array.from({ length: 1 + Math.floor(r() * 3) }, () => {
+          const p = randomPut(r);
+          p.key = p.key.subarray(0, 10);
+          p.value = p.value.subarray(0, 10);
+          p.lease = BigInt(Math.floor(r() * 1000));
+          return putOp(p);
+        }),
+      });
+      const damaged = [...etcdserverpb.TxnRequest.encode(t).finish()];
+      if (r() < 0.8) {
+        const at = Math.floor(r() * (damaged.length + 1));
+        const x = r();
+        if (x < 0.4) damaged[at] = (r() * 256) | 0;
+        else if (x < 0.7) damaged.splice(at, 1);
+        else damaged.splice(at, 0, (r() * 256) | 0);
+      }
+      const input = Uint8Array.from(damaged);
+      const fast = decodeTxnRequest(input);
+      if (fast === undefined) continue;
+      handled++;
+      const reference = etcdserverpb.TxnRequest.decode(input);
+      expect(reference.compare).toEqual([]);
+      expect(reference.failure).toEqual([]);
+      expect(fast.success).toHaveLength(reference.success.length);
+      for (let k = 0; k < reference.success.length; k++) {
+        const a = fast.success[k]!.request as { $case: string; value: etcdserverpb.PutRequest };
+        const b = reference.success[k]!.request as {
+          $case: string;
+          value: etcdserverpb.PutRequest;
+        };
+        expect(b.$case).toBe(a.$case);
+        expectSamePut(a.value, b.value);
+      }
+    }
+    expect(handled).toBeGreaterThan(800);
   });
 });

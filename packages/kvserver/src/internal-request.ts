@@ -127,31 +127,25 @@ function writeBytesField(buf: Buffer, pos: number, tag: number, b: Uint8Array): 
   return pos + b.length;
 }
 
-/**
- * The entry of a Put in one buffer: [kind][id][PutRequest protobuf]. Undefined
- * for a lease outside 0..2^53 (negative int64s take ten varint bytes: left
- * to the generic encoder).
- */
-export function encodePutEntry(id: bigint, p: PutRequest): Buffer | undefined {
-  if (p.lease < 0n || p.lease > MAX_SAFE) return undefined;
-  const lease = Number(p.lease);
+/** A PutRequest's encoded size, for a lease already checked to be in 0..2^53. */
+function putBodySize(p: PutRequest, lease: number): number {
   const kl = p.key.length;
   const vl = p.value.length;
-  let size = HEADER;
+  let size = 0;
   if (kl !== 0) size += 1 + varintSize(kl) + kl;
   if (vl !== 0) size += 1 + varintSize(vl) + vl;
   if (lease !== 0) size += 1 + varintSize(lease);
   if (p.prevKv) size += 2;
   if (p.ignoreValue) size += 2;
   if (p.ignoreLease) size += 2;
-  const out = Buffer.allocUnsafe(size);
-  out[0] = RequestKind.Put;
-  out.writeBigUInt64BE(id, 1);
-  let pos = HEADER;
+  return size;
+}
+
+function writePutBody(out: Buffer, pos: number, p: PutRequest, lease: number): number {
   // Field order and presence as protobuf encoders write them: field number
   // order, default values omitted.
-  if (kl !== 0) pos = writeBytesField(out, pos, 10, p.key);
-  if (vl !== 0) pos = writeBytesField(out, pos, 18, p.value);
+  if (p.key.length !== 0) pos = writeBytesField(out, pos, 10, p.key);
+  if (p.value.length !== 0) pos = writeBytesField(out, pos, 18, p.value);
   if (lease !== 0) {
     out[pos++] = 24;
     pos = writeVarint(out, pos, lease);
@@ -168,7 +162,106 @@ export function encodePutEntry(id: bigint, p: PutRequest): Buffer | undefined {
     out[pos++] = 48;
     out[pos++] = 1;
   }
+  return pos;
+}
+
+/** The lease as a number when this fast path writes it (0..2^53), else -1. */
+function fastLease(p: PutRequest): number {
+  return p.lease < 0n || p.lease > MAX_SAFE ? -1 : Number(p.lease);
+}
+
+/**
+ * The entry of a Put in one buffer: [kind][id][PutRequest protobuf]. Undefined
+ * for a lease outside 0..2^53 (negative int64s take ten varint bytes: left
+ * to the generic encoder).
+ */
+export function encodePutEntry(id: bigint, p: PutRequest): Buffer | undefined {
+  const lease = fastLease(p);
+  if (lease < 0) return undefined;
+  const out = Buffer.allocUnsafe(HEADER + putBodySize(p, lease));
+  out[0] = RequestKind.Put;
+  out.writeBigUInt64BE(id, 1);
+  writePutBody(out, HEADER, p, lease);
   return out;
+}
+
+/**
+ * The entry of a Txn made only of puts (no compares, an empty failure
+ * branch: what a plain transactional write looks like), in one buffer with
+ * the bytes ts-proto's TxnRequest encoder writes. Undefined for any other
+ * shape, which the caller encodes generically.
+ */
+export function encodeTxnEntry(id: bigint, t: etcdserverpb.TxnRequest): Buffer | undefined {
+  if (t.compare.length !== 0 || t.failure.length !== 0) return undefined;
+  let size = HEADER;
+  for (const op of t.success) {
+    const r = op.request;
+    if (r?.$case !== 'requestPut') return undefined;
+    const lease = fastLease(r.value);
+    if (lease < 0) return undefined;
+    const body = putBodySize(r.value, lease);
+    const opLen = 1 + varintSize(body) + body;
+    size += 1 + varintSize(opLen) + opLen;
+  }
+  const out = Buffer.allocUnsafe(size);
+  out[0] = RequestKind.Txn;
+  out.writeBigUInt64BE(id, 1);
+  let pos = HEADER;
+  for (const op of t.success) {
+    const p = (op.request as { value: PutRequest }).value;
+    const lease = fastLease(p);
+    const body = putBodySize(p, lease);
+    // success (field 2) { request_put (field 2) { PutRequest } }
+    out[pos++] = 18;
+    pos = writeVarint(out, pos, 1 + varintSize(body) + body);
+    out[pos++] = 18;
+    pos = writeVarint(out, pos, body);
+    pos = writePutBody(out, pos, p, lease);
+  }
+  return out;
+}
+
+/**
+ * Decodes a TxnRequest payload of the shape encodeTxnEntry writes (success
+ * ops that are each exactly one put in the common shape). Undefined for
+ * anything else, which the caller hands to the generic decoder.
+ */
+export function decodeTxnRequest(payload: Uint8Array): etcdserverpb.TxnRequest | undefined {
+  const success: etcdserverpb.RequestOp[] = [];
+  const end = payload.length;
+  let pos = 0;
+  while (pos < end) {
+    if (payload[pos++] !== 18) return undefined;
+    const opLen = readLength(payload, pos, end);
+    if (opLen === undefined) return undefined;
+    pos = opLen.pos;
+    const opEnd = pos + opLen.value;
+    // The op holds one field: request_put, spanning all of it.
+    if (pos >= opEnd || payload[pos++] !== 18) return undefined;
+    const putLen = readLength(payload, pos, opEnd);
+    if (putLen === undefined || putLen.pos + putLen.value !== opEnd) return undefined;
+    const value = decodePutRequest(payload.subarray(putLen.pos, opEnd));
+    if (value === undefined) return undefined;
+    success.push({ request: { $case: 'requestPut', value } });
+    pos = opEnd;
+  }
+  return { compare: [], success, failure: [] };
+}
+
+/** A length varint (< 2^28) at `pos` whose bytes fit before `end`. */
+function readLength(
+  b: Uint8Array,
+  pos: number,
+  end: number,
+): { value: number; pos: number } | undefined {
+  let v = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (pos >= end) return undefined;
+    const byte = b[pos++]!;
+    v |= (byte & 0x7f) << shift;
+    if (byte < 0x80) return v <= end - pos ? { value: v, pos } : undefined;
+  }
+  return undefined;
 }
 
 /**
