@@ -7,6 +7,10 @@ import { ConfigError, parseArgs, usage } from './config';
 import { startServer } from './start-server';
 import { createLogger } from './logger';
 import { SERVER_VERSION } from '@kv/kvserver';
+import { applyV8Flags } from './v8-flags';
+
+// Before any request garbage exists; flags the user gave node win (v8-flags.ts).
+applyV8Flags();
 
 async function main(): Promise<void> {
   let parsed;
