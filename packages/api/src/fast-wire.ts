@@ -34,14 +34,34 @@ export function sizeOfNumber(v: number): number {
 
 /** Varint size of a 64-bit value; negative int64 always takes 10 bytes. */
 export function sizeOf64(v: bigint): number {
-  if (v < 0n) return 10;
-  if (v <= SAFE_MAX) return sizeOfNumber(Number(v));
-  let n = 0;
-  while (v > 0n) {
-    n++;
-    v >>= 7n;
+  if (v >= 0n && v <= SAFE_MAX) return sizeOfNumber(Number(v));
+  return bigVarint(v).length;
+}
+
+// Cluster and member IDs are random 64-bit values above 2^53 that every
+// response header carries; varint-encoding them with bigint arithmetic
+// allocates a BigInt per 7 bits (~1 kB per header). The last few such
+// values' encodings are remembered instead (looked up by value: no allocation).
+const BIG_SLOTS = 4;
+const bigValues: (bigint | undefined)[] = new Array<bigint | undefined>(BIG_SLOTS).fill(undefined);
+const bigEncodings: Uint8Array[] = new Array<Uint8Array>(BIG_SLOTS).fill(new Uint8Array(0));
+let bigNext = 0;
+
+/** Varint bytes of a value outside 0..2^53-1 (negative int64: two's complement, 10 bytes). */
+function bigVarint(v: bigint): Uint8Array {
+  for (let i = 0; i < BIG_SLOTS; i++) if (bigValues[i] === v) return bigEncodings[i]!;
+  const out: number[] = [];
+  let u = BigInt.asUintN(64, v);
+  while (u > 0x7fn) {
+    out.push(Number(u & 0x7fn) | 0x80);
+    u >>= 7n;
   }
-  return n;
+  out.push(Number(u));
+  const enc = Uint8Array.from(out);
+  bigValues[bigNext] = v;
+  bigEncodings[bigNext] = enc;
+  bigNext = (bigNext + 1) % BIG_SLOTS;
+  return enc;
 }
 
 export function writeNumber(buf: Buffer, pos: number, v: number): number {
@@ -59,13 +79,8 @@ export function writeNumber(buf: Buffer, pos: number, v: number): number {
 
 export function write64(buf: Buffer, pos: number, v: bigint): number {
   if (v >= 0n && v <= SAFE_MAX) return writeNumber(buf, pos, Number(v));
-  // Rare path: negative int64 (two's complement, 10 bytes) or above 2^53.
-  let u = BigInt.asUintN(64, v);
-  while (u > 0x7fn) {
-    buf[pos++] = Number(u & 0x7fn) | 0x80;
-    u >>= 7n;
-  }
-  buf[pos++] = Number(u);
+  const enc = bigVarint(v);
+  for (let i = 0; i < enc.length; i++) buf[pos++] = enc[i]!;
   return pos;
 }
 
