@@ -19,6 +19,8 @@ function tempLockDir(): string {
   return d;
 }
 
+// The fixed ranges below lie outside the shared range (20000–31999), so
+// concurrent test processes reserving real ports do not disturb them.
 describe('reservePort', () => {
   it('hands out distinct listenable ports below the ephemeral range, each locked by this process', async () => {
     const ports = await reservePorts(50);
@@ -37,32 +39,32 @@ describe('reservePort', () => {
 
   it('skips ports locked by live processes, takes over locks of dead ones, and says when none is left', async () => {
     const lockDir = tempLockDir();
-    const low = 31_000;
-    const high = 31_040;
+    const low = 19_000;
+    const high = 19_040;
     const dead = spawnSync(process.execPath, ['-e', '']).pid;
-    // Every port locked by a live process (PID 1) except 31_010 (no lock)
-    // and 31_020 (locked by a process that has exited).
+    // Every port locked by a live process (PID 1) except 19_010 (no lock)
+    // and 19_020 (locked by a process that has exited).
     for (let p = low; p < high; p++) {
-      if (p !== 31_010)
-        fs.writeFileSync(path.join(lockDir, String(p)), String(p === 31_020 ? dead : 1));
+      if (p !== 19_010)
+        fs.writeFileSync(path.join(lockDir, String(p)), String(p === 19_020 ? dead : 1));
     }
     const reserver = new PortReserver({ low, high, lockDir });
     const got = [await reserver.reserve(), await reserver.reserve()].sort();
-    expect(got).toEqual([31_010, 31_020]);
-    expect(fs.readFileSync(path.join(lockDir, '31020'), 'utf8')).toBe(String(process.pid));
-    await expect(reserver.reserve()).rejects.toThrow(/no free port found between 31000 and 31039/);
+    expect(got).toEqual([19_010, 19_020]);
+    expect(fs.readFileSync(path.join(lockDir, '19020'), 'utf8')).toBe(String(process.pid));
+    await expect(reserver.reserve()).rejects.toThrow(/no free port found between 19000 and 19039/);
     reserver.releaseAll();
-    expect(fs.existsSync(path.join(lockDir, '31010'))).toBe(false);
-    expect(fs.existsSync(path.join(lockDir, '31000'))).toBe(true);
+    expect(fs.existsSync(path.join(lockDir, '19010'))).toBe(false);
+    expect(fs.existsSync(path.join(lockDir, '19000'))).toBe(true);
   });
 
   it('skips a port something else listens on', async () => {
     const lockDir = tempLockDir();
     const srv = net.createServer();
-    await new Promise<void>((r) => srv.listen(31_050, '127.0.0.1', r));
+    await new Promise<void>((r) => srv.listen(19_050, '127.0.0.1', r));
     try {
-      const reserver = new PortReserver({ low: 31_050, high: 31_052, lockDir });
-      expect(await reserver.reserve()).toBe(31_051);
+      const reserver = new PortReserver({ low: 19_050, high: 19_052, lockDir });
+      expect(await reserver.reserve()).toBe(19_051);
       await expect(reserver.reserve()).rejects.toThrow(/no free port/);
       reserver.releaseAll();
     } finally {
@@ -73,11 +75,11 @@ describe('reservePort', () => {
   it('releases its locks when the process exits', () => {
     const lockDir = tempLockDir();
     const reserverPath = path.join(import.meta.dirname, '../src/reserver.ts');
-    const script = `import('${reserverPath}').then(async (m) => console.log(await new m.PortReserver({ low: 31_060, high: 31_070, lockDir: '${lockDir}' }).reserve()))`;
+    const script = `import('${reserverPath}').then(async (m) => process.stdout.write(String(await new m.PortReserver({ low: 19_060, high: 19_070, lockDir: '${lockDir}' }).reserve())))`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const port = Number(r.stdout.trim());
-    expect(port).toBeGreaterThanOrEqual(31_060);
+    expect(port).toBeGreaterThanOrEqual(19_060);
     expect(fs.readdirSync(lockDir)).toEqual([]);
   });
 });
