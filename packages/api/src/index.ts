@@ -116,6 +116,8 @@ export {
    * `etcdserverpb.RangeResponse.encode(msg).finish()`, 1.1-1.6x faster (see README).
    */
   encodeRangeResponse,
+  /** Hand-written PutResponse encoder: the same bytes as `etcdserverpb.PutResponse.encode(msg).finish()`. */
+  encodePutResponse,
   /**
    * Hand-written RangeResponse decoder: the same object as
    * `etcdserverpb.RangeResponse.decode(bytes)`; `{ copy: false }` returns key and
