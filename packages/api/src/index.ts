@@ -118,6 +118,8 @@ export {
   encodeRangeResponse,
   /** Hand-written PutResponse encoder: the same bytes as `etcdserverpb.PutResponse.encode(msg).finish()`. */
   encodePutResponse,
+  /** Hand-written TxnResponse encoder: the same bytes as `etcdserverpb.TxnResponse.encode(msg).finish()`. */
+  encodeTxnResponse,
   /**
    * Hand-written RangeResponse decoder: the same object as
    * `etcdserverpb.RangeResponse.decode(bytes)`; `{ copy: false }` returns key and

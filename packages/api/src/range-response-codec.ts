@@ -4,8 +4,14 @@
 // preallocated Buffer (see fast-wire.ts), and decodes 64-bit varints through
 // plain numbers while they fit in 49 bits.
 import { makeGenericClientConstructor } from '@grpc/grpc-js';
-import { KVService } from './gen/etcdserverpb/rpc';
-import type { KVClient, PutResponse, RangeResponse, ResponseHeader } from './gen/etcdserverpb/rpc';
+import { DeleteRangeResponse, KVService } from './gen/etcdserverpb/rpc';
+import type {
+  KVClient,
+  PutResponse,
+  RangeResponse,
+  ResponseHeader,
+  TxnResponse,
+} from './gen/etcdserverpb/rpc';
 import type { KeyValue } from './gen/mvccpb/kv';
 import {
   checkInt64,
@@ -162,6 +168,47 @@ export function encodeRangeResponse(msg: RangeResponse): Buffer {
   return buf;
 }
 
+/** Body size of a PutResponse; throws RangeError on out-of-range values. */
+function putResponseSize(msg: PutResponse): number {
+  let total = 0;
+  if (msg.header !== undefined) {
+    const h = headerSize(msg.header);
+    total += 1 + sizeOfNumber(h) + h;
+  }
+  const prev = msg.prevKv;
+  if (prev !== undefined) {
+    const p =
+      prev instanceof EncodedKeyValue && prev.encoded !== undefined
+        ? prev.encoded.length
+        : keyValueSize(prev);
+    total += 1 + sizeOfNumber(p) + p;
+  }
+  return total;
+}
+
+/** Writes a PutResponse body at pos; returns the new position. */
+function writePutResponse(buf: Buffer, pos: number, msg: PutResponse): number {
+  if (msg.header !== undefined) {
+    buf[pos++] = 0x0a;
+    pos = writeNumber(buf, pos, headerSize(msg.header));
+    pos = writeHeader(buf, pos, msg.header);
+  }
+  const prev = msg.prevKv;
+  if (prev !== undefined) {
+    buf[pos++] = 0x12;
+    const encoded = prev instanceof EncodedKeyValue ? prev.encoded : undefined;
+    if (encoded !== undefined) {
+      pos = writeNumber(buf, pos, encoded.length);
+      encoded.copy(buf, pos);
+      pos += encoded.length;
+    } else {
+      pos = writeNumber(buf, pos, keyValueSize(prev));
+      pos = writeKeyValue(buf, pos, prev);
+    }
+  }
+  return pos;
+}
+
 /**
  * Encodes a PutResponse to the bytes of the generated
  * `PutResponse.encode(msg).finish()`, in one allocation: the generic writer
@@ -169,18 +216,53 @@ export function encodeRangeResponse(msg: RangeResponse): Buffer {
  * with bigint arithmetic, on every write's answer.
  */
 export function encodePutResponse(msg: PutResponse): Buffer {
+  const total = putResponseSize(msg);
+  const buf = Buffer.allocUnsafe(total);
+  const pos = writePutResponse(buf, 0, msg);
+  if (pos !== total) throw new Error(`encodePutResponse: wrote ${pos} of ${total} bytes`);
+  return buf;
+}
+
+/**
+ * Encodes a TxnResponse to the bytes of the generated
+ * `TxnResponse.encode(msg).finish()`. Put sub-responses (the common txn) are
+ * written in place; range, delete and nested txn sub-responses are encoded
+ * on their own (range and txn by the hand-written encoders) and copied.
+ */
+export function encodeTxnResponse(msg: TxnResponse): Buffer {
+  const ops = msg.responses;
+  // Per op: the ResponseOp body size, and the inner message size.
+  const bodySizes = new Array<number>(ops.length);
+  const innerSizes = new Array<number>(ops.length);
+  let encodedInner: Map<number, Uint8Array> | undefined;
   let total = 0;
   let hSize = -1;
   if (msg.header !== undefined) {
     hSize = headerSize(msg.header);
     total += 1 + sizeOfNumber(hSize) + hSize;
   }
-  const prev = msg.prevKv;
-  const prevEncoded = prev instanceof EncodedKeyValue ? prev.encoded : undefined;
-  let pSize = -1;
-  if (prev !== undefined) {
-    pSize = prevEncoded !== undefined ? prevEncoded.length : keyValueSize(prev);
-    total += 1 + sizeOfNumber(pSize) + pSize;
+  if (msg.succeeded) total += 2;
+  for (let i = 0; i < ops.length; i++) {
+    const r = ops[i]!.response;
+    let body = 0;
+    if (r !== undefined) {
+      let inner: number;
+      if (r.$case === 'responsePut') inner = putResponseSize(r.value);
+      else {
+        const bytes =
+          r.$case === 'responseRange'
+            ? encodeRangeResponse(r.value)
+            : r.$case === 'responseTxn'
+              ? encodeTxnResponse(r.value)
+              : DeleteRangeResponse.encode(r.value).finish();
+        (encodedInner ??= new Map()).set(i, bytes);
+        inner = bytes.length;
+      }
+      innerSizes[i] = inner;
+      body = 1 + sizeOfNumber(inner) + inner;
+    }
+    bodySizes[i] = body;
+    total += 1 + sizeOfNumber(body) + body;
   }
   const buf = Buffer.allocUnsafe(total);
   let pos = 0;
@@ -189,17 +271,35 @@ export function encodePutResponse(msg: PutResponse): Buffer {
     pos = writeNumber(buf, pos, hSize);
     pos = writeHeader(buf, pos, msg.header);
   }
-  if (prev !== undefined) {
-    buf[pos++] = 0x12;
-    pos = writeNumber(buf, pos, pSize);
-    if (prevEncoded !== undefined) {
-      prevEncoded.copy(buf, pos);
-      pos += prevEncoded.length;
-    } else pos = writeKeyValue(buf, pos, prev);
+  if (msg.succeeded) {
+    buf[pos++] = 0x10;
+    buf[pos++] = 0x01;
   }
-  if (pos !== total) throw new Error(`encodePutResponse: wrote ${pos} of ${total} bytes`);
+  for (let i = 0; i < ops.length; i++) {
+    buf[pos++] = 0x1a;
+    pos = writeNumber(buf, pos, bodySizes[i]!);
+    const r = ops[i]!.response;
+    if (r === undefined) continue;
+    buf[pos++] = RESPONSE_OP_TAG[r.$case];
+    pos = writeNumber(buf, pos, innerSizes[i]!);
+    if (r.$case === 'responsePut') pos = writePutResponse(buf, pos, r.value);
+    else {
+      const bytes = encodedInner!.get(i)!;
+      buf.set(bytes, pos);
+      pos += bytes.length;
+    }
+  }
+  if (pos !== total) throw new Error(`encodeTxnResponse: wrote ${pos} of ${total} bytes`);
   return buf;
 }
+
+/** Field tags (LEN wire type) of ResponseOp's oneof members. */
+const RESPONSE_OP_TAG = {
+  responseRange: 0x0a,
+  responsePut: 0x12,
+  responseDeleteRange: 0x1a,
+  responseTxn: 0x22,
+} as const;
 
 // ---- decoding ----
 
@@ -435,7 +535,7 @@ function mergeHeader(a: ResponseHeader, b: ResponseHeader): ResponseHeader {
 
 /**
  * `KVService` with the hand-written codecs on Range responses and on the
- * encoding of Put responses; every other
+ * encoding of Put and Txn responses; every other
  * method, and every path, is unchanged. Wire bytes are identical, so either
  * side may use it alone.
  */
@@ -447,6 +547,7 @@ export const FastKVService: typeof KVService = {
     responseDeserialize: (bytes: Buffer) => decodeRangeResponse(bytes),
   },
   put: { ...KVService.put, responseSerialize: encodePutResponse },
+  txn: { ...KVService.txn, responseSerialize: encodeTxnResponse },
 };
 
 /** Client constructor for {@link FastKVService}; same API as `KVClient`. */
