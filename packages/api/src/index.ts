@@ -111,6 +111,11 @@ export {
 } from './gateway-routes';
 
 export {
+  /** Hand-written RangeRequest decoder: the same object as `etcdserverpb.RangeRequest.decode(bytes)`. */
+  decodeRangeRequest,
+} from './range-request-codec';
+
+export {
   /**
    * Hand-written RangeResponse encoder: the same bytes as
    * `etcdserverpb.RangeResponse.encode(msg).finish()`, 1.1-1.6x faster (see README).

@@ -24,6 +24,7 @@ import {
   writeKeyValue,
   writeNumber,
 } from './fast-wire';
+import { decodeRangeRequest } from './range-request-codec';
 
 /**
  * A KeyValue held as its mvccpb.KeyValue protobuf encoding, as the MVCC store
@@ -534,8 +535,8 @@ function mergeHeader(a: ResponseHeader, b: ResponseHeader): ResponseHeader {
 }
 
 /**
- * `KVService` with the hand-written codecs on Range responses and on the
- * encoding of Put and Txn responses; every other
+ * `KVService` with the hand-written codecs on Range requests and responses
+ * and on the encoding of Put and Txn responses; every other
  * method, and every path, is unchanged. Wire bytes are identical, so either
  * side may use it alone.
  */
@@ -544,6 +545,7 @@ export const FastKVService: typeof KVService = {
   range: {
     ...KVService.range,
     responseSerialize: encodeRangeResponse,
+    requestDeserialize: decodeRangeRequest,
     responseDeserialize: (bytes: Buffer) => decodeRangeResponse(bytes),
   },
   put: { ...KVService.put, responseSerialize: encodePutResponse },
