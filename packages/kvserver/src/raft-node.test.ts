@@ -49,7 +49,7 @@ class GatedStorage implements MemberStorage {
   async close(): Promise<void> {}
 }
 
-function setup(id: bigint, voters: bigint[]) {
+function setup(id: bigint, voters: bigint[], onApply?: (indexes: number[]) => void) {
   const storage = new MemoryStorage();
   const snapshot: Snapshot = {
     metadata: {
@@ -87,6 +87,7 @@ function setup(id: bigint, voters: bigint[]) {
       applySnapshot: async () => {},
       applyEntries: async (es) => {
         log.push(`apply ${es.map((e) => e.index).join(',')}`);
+        onApply?.(es.map((e) => e.index));
       },
       onSoftState: () => {},
       onReadStates: () => {},
@@ -103,6 +104,40 @@ async function settle(): Promise<void> {
 }
 
 const data = (s: string): Uint8Array => Buffer.from(s);
+
+function message(type: MessageType, from: bigint, to: bigint, term: number, index = 0): Message {
+  return {
+    type,
+    to,
+    from,
+    term,
+    logTerm: 0,
+    index,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: new Uint8Array(0),
+  };
+}
+
+/** Runs `campaign` on member 1 of {1, 2} and releases saves until it leads with entry 2 durable. */
+async function electLeader(
+  node: RaftNode,
+  memberStorage: GatedStorage,
+  log: string[],
+): Promise<void> {
+  node.withRawNode((n) => n.campaign());
+  await settle();
+  memberStorage.release(); // the vote for itself
+  await settle();
+  node.step(message(MessageType.MsgVoteResp, 2n, 1n, 1));
+  await settle();
+  expect(node.isLeader).toBe(true);
+  expect(log.at(-1)).toBe('save 2'); // its empty entry, sent to 2 while being written
+  memberStorage.release();
+  await settle();
+}
 
 describe('RaftNode Ready loop', () => {
   it('applies entries committed in an earlier Ready while the next write is in flight', async () => {
@@ -156,6 +191,50 @@ describe('RaftNode Ready loop', () => {
     memberStorage.release();
     await settle();
     expect(log).toEqual(['save 2', 'saved 2', `send ${MessageType.MsgAppResp}`, 'apply 2']);
+    expect(errors).toEqual([]);
+    await node.stop();
+  });
+
+  it("a leader applies what a quorum acked before it sends that Ready's messages", async () => {
+    const { node, log, sent, memberStorage, errors } = setup(1n, [1n, 2n]);
+    await electLeader(node, memberStorage, log);
+    const before = log.length;
+    node.step(message(MessageType.MsgAppResp, 2n, 1n, 1, 2));
+    await settle();
+    // Entry 2 is committed by the ack: applied (the client answered), then the
+    // new commit index goes to the follower.
+    expect(log.slice(before)).toEqual(['apply 2', `send ${MessageType.MsgApp}`]);
+    expect(sent.at(-1)).toMatchObject({ type: MessageType.MsgApp, to: 2n, commit: 2 });
+    expect(errors).toEqual([]);
+    await node.stop();
+  });
+
+  it('messages held back for the next turn go out before any sent later', async () => {
+    let proposed = false;
+    const { node, log, sent, memberStorage, errors } = setup(1n, [1n, 2n], (indexes) => {
+      // A proposal that arrives while entry 2 is applied joins the next Ready,
+      // which sends at once: the held commit message must precede it.
+      if (!proposed && indexes.includes(2)) {
+        proposed = true;
+        node.propose(data('a'));
+      }
+    });
+    await electLeader(node, memberStorage, log);
+    const before = sent.length;
+    node.step(message(MessageType.MsgAppResp, 2n, 1n, 1, 2));
+    await settle();
+    expect(proposed).toBe(true);
+    const after = sent.slice(before).map((m) => ({
+      type: m.type,
+      commit: m.commit,
+      entries: m.entries.map((e) => e.index),
+    }));
+    expect(after).toEqual([
+      { type: MessageType.MsgApp, commit: 2, entries: [] },
+      { type: MessageType.MsgApp, commit: 2, entries: [3] },
+    ]);
+    expect(memberStorage.pending.map((s) => s.entries)).toEqual([[3]]);
+    memberStorage.release();
     expect(errors).toEqual([]);
     await node.stop();
   });

@@ -11,7 +11,10 @@
  *   the durable log (every entry of an earlier Ready) are applied while this
  *   Ready's write and fdatasync are in flight, so the disk and the apply work
  *   overlap (etcd applies in its own stage for the same reason); entries that
- *   arrive with this Ready, and conf changes, wait for the write.
+ *   arrive with this Ready, and conf changes, wait for the write;
+ * - a leader's Ready that appends nothing but commits entries applies them
+ *   first and sends its messages on the next turn, after the clients'
+ *   responses have been written.
  *
  * Batching: proposals and received messages only touch the RawNode; the Ready
  * is processed once per turn of the event loop, so everything that arrived in
@@ -77,6 +80,8 @@ export class RaftNode {
   #role: StateRole = StateRole.Follower;
   #term = 0;
   #vote = 0n;
+  /** Messages of a commit-only leader Ready, sent on the next turn (see #handle). */
+  #held: Message[] | undefined;
 
   constructor(options: RaftNodeOptions) {
     this.#o = options;
@@ -226,13 +231,21 @@ export class RaftNode {
       await this.#handleUnsafely(rd);
       return;
     }
-    if (leader) hooks.send(rd.messages);
+    const committed = rd.committedEntries;
+    const early = rd.snapshot === undefined ? this.#durablePrefix(committed) : 0;
+    // A leader's Ready that appends nothing (typically: a quorum acked, the
+    // commit index moved) carries no message that its own disk write races
+    // with. Its entries are applied first, and the messages (the new commit
+    // index for followers, heartbeats) go out on the next turn: the client's
+    // response is written by HTTP/2 at the start of that turn, before waking
+    // followers that would compete for the CPU. Messages may be delayed
+    // freely in Raft; later sends keep their order (see #sendNow).
+    const deferSend = leader && rd.entries.length === 0 && rd.snapshot === undefined && early > 0;
+    if (leader && !deferSend) this.#sendNow(rd.messages);
 
     if (rd.snapshot !== undefined) {
       await this.#o.memberStorage.saveSnapshot(rd.snapshot);
     }
-    const committed = rd.committedEntries;
-    const early = rd.snapshot === undefined ? this.#durablePrefix(committed) : 0;
     const persist = rd.hardState !== undefined || rd.entries.length > 0;
     let saving: Promise<void> | undefined;
     if (persist) {
@@ -254,6 +267,7 @@ export class RaftNode {
     if (early > 0) {
       await hooks.applyEntries(early === committed.length ? committed : committed.slice(0, early));
     }
+    if (deferSend) this.#sendLater(rd.messages);
     if (saving !== undefined) await saving;
     if (persist) await this.#o.failpoint?.('raftAfterSave');
     if (rd.hardState !== undefined) {
@@ -267,12 +281,34 @@ export class RaftNode {
     }
     if (rd.entries.length > 0) this.#o.raftStorage.append([...rd.entries]);
 
-    if (!leader) hooks.send(rd.messages.filter((m) => m.type !== MessageType.MsgHup));
+    if (!leader) this.#sendNow(rd.messages.filter((m) => m.type !== MessageType.MsgHup));
 
     if (early < committed.length) {
       await hooks.applyEntries(early === 0 ? committed : committed.slice(early));
     }
     this.rawNode.advance(rd);
+  }
+
+  /** Sends now, after any messages still held back by {@link #sendLater} (per-peer order is kept). */
+  #sendNow(messages: readonly Message[]): void {
+    const held = this.#held;
+    if (held !== undefined) {
+      this.#held = undefined;
+      this.#o.hooks.send(messages.length === 0 ? held : held.concat(messages));
+    } else if (messages.length > 0) this.#o.hooks.send(messages);
+  }
+
+  /** Sends on the next turn of the event loop (after I/O queued in this one has been written). */
+  #sendLater(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    if (this.#held !== undefined) {
+      for (const m of messages) this.#held.push(m);
+      return;
+    }
+    this.#held = [...messages];
+    setImmediate(() => {
+      if (!this.#stopped) this.#sendNow([]);
+    });
   }
 
   /**
