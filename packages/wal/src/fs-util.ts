@@ -82,6 +82,10 @@ export function writevFullySync(fd: number, bufs: Uint8Array[], pos: number): nu
   return total;
 }
 
+export function fdatasyncSync(fd: number): void {
+  fs.fdatasyncSync(fd);
+}
+
 export function fdatasync(fd: number) {
   return new Promise<void>((resolve, reject) => {
     fs.fdatasync(fd, (err) => (err ? reject(err) : resolve()));

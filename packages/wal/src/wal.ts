@@ -38,6 +38,14 @@ export interface WalOptions {
    * size (cheaper to prepare, more work per sync). Default 'sparse'.
    */
   readonly preallocate?: 'zeros' | 'sparse';
+  /**
+   * Run a group's fdatasync on the calling (event loop's) thread instead of the
+   * thread pool. Durability is the same; it saves the two thread wake-ups of a
+   * pool round trip, which on a busy machine cost more than the sync itself
+   * when one writer waits on each save, but the loop does no other work while
+   * the disk syncs. Default false.
+   */
+  readonly syncOnLoop?: boolean;
 }
 
 /** Options for {@link Wal.open}. */
@@ -112,6 +120,7 @@ interface Resolved {
   readonly segmentSize: number;
   readonly sync: boolean;
   readonly preallocate: 'zeros' | 'sparse';
+  readonly syncOnLoop: boolean;
 }
 
 function resolveOptions(o: WalOptions | undefined): Resolved {
@@ -119,7 +128,12 @@ function resolveOptions(o: WalOptions | undefined): Resolved {
   if (!Number.isSafeInteger(segmentSize) || segmentSize < 4096) {
     throw new WalError('WAL_INVALID_ARGUMENT', 'segmentSize must be an integer >= 4096');
   }
-  return { segmentSize, sync: o?.sync ?? true, preallocate: o?.preallocate ?? 'sparse' };
+  return {
+    segmentSize,
+    sync: o?.sync ?? true,
+    preallocate: o?.preallocate ?? 'sparse',
+    syncOnLoop: o?.syncOnLoop ?? false,
+  };
 }
 
 function isIndex(n: number): boolean {
@@ -537,7 +551,8 @@ export class Wal {
           this.counters.bytes += n;
           if (this.offset >= this.opts.segmentSize) await this.cut();
           else if (this.opts.sync && batch.some((op) => op.sync)) {
-            await io.fdatasync(this.fd);
+            if (this.opts.syncOnLoop) io.fdatasyncSync(this.fd);
+            else await io.fdatasync(this.fd);
             this.counters.syncs++;
           }
         }

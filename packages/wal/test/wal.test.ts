@@ -1,6 +1,7 @@
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Wal, WalError, type WalHardState } from '../src/index';
 import { META, entries, segmentFiles, tempDir } from './helpers';
 
@@ -349,6 +350,36 @@ describe('Wal group commit', () => {
     await w.close();
     open.pop();
     // Written all the same: a reopen (no power loss in between) sees it.
+    const r = await track(Wal.open(dir, { index: 0, term: 0 }));
+    const got = await r.readAll();
+    expect(got.entries).toEqual(entries(1, 4));
+    expect(got.hardState?.commit).toBe(4);
+  });
+
+  it('with syncOnLoop, syncs each synced group on the calling thread before resolving', async () => {
+    const dir = await tempDir();
+    const w = await track(Wal.create(dir, META, { syncOnLoop: true }));
+    const log: string[] = [];
+    const onLoop = vi.spyOn(fsSync, 'fdatasyncSync').mockImplementation(() => {
+      log.push('sync');
+    });
+    try {
+      await w.save({ term: 1, vote: 1n, commit: 0 }, entries(1, 3)).then(() => log.push('saved'));
+      expect(log).toEqual(['sync', 'saved']);
+      // A commit-only save asks for no sync, on the loop or elsewhere.
+      await w.save({ term: 1, vote: 1n, commit: 3 }, [], { sync: false });
+      expect(onLoop).toHaveBeenCalledTimes(1);
+      await Promise.all([
+        w.save({ term: 1, vote: 1n, commit: 3 }, entries(4, 4)),
+        w.save({ term: 1, vote: 1n, commit: 4 }, [], { sync: false }),
+      ]);
+      expect(onLoop).toHaveBeenCalledTimes(2);
+      expect(w.stats).toMatchObject({ writes: 3, syncs: 2 });
+    } finally {
+      onLoop.mockRestore();
+    }
+    await w.close();
+    open.pop();
     const r = await track(Wal.open(dir, { index: 0, term: 0 }));
     const got = await r.readAll();
     expect(got.entries).toEqual(entries(1, 4));
