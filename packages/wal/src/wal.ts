@@ -39,11 +39,12 @@ export interface WalOptions {
    */
   readonly preallocate?: 'zeros' | 'sparse';
   /**
-   * Run a group's fdatasync on the calling (event loop's) thread instead of the
-   * thread pool. Durability is the same; it saves the two thread wake-ups of a
-   * pool round trip, which on a busy machine cost more than the sync itself
-   * when one writer waits on each save, but the loop does no other work while
-   * the disk syncs. Default false.
+   * Run the fdatasync of a small group (at most 4 KiB written: a lone writer's
+   * save) on the calling (event loop's) thread instead of the thread pool.
+   * Durability is the same; it saves the two thread wake-ups of a pool round
+   * trip, which on a busy machine cost more than the sync itself. Larger
+   * groups mean concurrent writers, whose requests the loop should keep
+   * reading while the disk syncs: they stay in the pool. Default false.
    */
   readonly syncOnLoop?: boolean;
 }
@@ -90,6 +91,8 @@ export interface WalStats {
 }
 
 const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+/** Largest group whose fdatasync syncOnLoop runs on the loop's thread. */
+const SYNC_ON_LOOP_BYTES = 4096;
 const LOCK_NAME = 'wal.lock';
 const PREALLOC_NAME = `next${TMP_SUFFIX}`;
 const ZEROS = Buffer.alloc(1024 * 1024);
@@ -551,7 +554,7 @@ export class Wal {
           this.counters.bytes += n;
           if (this.offset >= this.opts.segmentSize) await this.cut();
           else if (this.opts.sync && batch.some((op) => op.sync)) {
-            if (this.opts.syncOnLoop) io.fdatasyncSync(this.fd);
+            if (this.opts.syncOnLoop && n <= SYNC_ON_LOOP_BYTES) io.fdatasyncSync(this.fd);
             else await io.fdatasync(this.fd);
             this.counters.syncs++;
           }

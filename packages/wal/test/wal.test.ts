@@ -356,7 +356,7 @@ describe('Wal group commit', () => {
     expect(got.hardState?.commit).toBe(4);
   });
 
-  it('with syncOnLoop, syncs each synced group on the calling thread before resolving', async () => {
+  it('with syncOnLoop, syncs each small synced group on the calling thread before resolving', async () => {
     const dir = await tempDir();
     const w = await track(Wal.create(dir, META, { syncOnLoop: true }));
     const log: string[] = [];
@@ -375,6 +375,10 @@ describe('Wal group commit', () => {
       ]);
       expect(onLoop).toHaveBeenCalledTimes(2);
       expect(w.stats).toMatchObject({ writes: 3, syncs: 2 });
+      // A large group (concurrent writers) is synced in the thread pool.
+      await w.save({ term: 1, vote: 1n, commit: 4 }, entries(5, 5, 1, 8 * 1024));
+      expect(onLoop).toHaveBeenCalledTimes(2);
+      expect(w.stats).toMatchObject({ writes: 4, syncs: 3 });
     } finally {
       onLoop.mockRestore();
     }
@@ -382,7 +386,7 @@ describe('Wal group commit', () => {
     open.pop();
     const r = await track(Wal.open(dir, { index: 0, term: 0 }));
     const got = await r.readAll();
-    expect(got.entries).toEqual(entries(1, 4));
+    expect(got.entries).toEqual([...entries(1, 4), ...entries(5, 5, 1, 8 * 1024)]);
     expect(got.hardState?.commit).toBe(4);
   });
 
