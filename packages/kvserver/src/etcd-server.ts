@@ -1393,7 +1393,10 @@ export class EtcdServer {
       else this.#waits.resolve(waiterId, this.cluster.members());
     }
     if (change.type === ConfChangeType.RemoveNode && change.nodeId === this.memberId) {
-      // This member was removed: it stops serving.
+      // This member was removed: it stops serving. Whether it learns so by
+      // applying the entry or by a peer's refusal depends on timing, so both
+      // paths say the same.
+      if (!this.#stopped) this.#log.warn({}, 'this member was removed from the cluster; stopping');
       void this.stop();
     }
   }

@@ -173,8 +173,9 @@ describe('a member removed while it was stopped', () => {
     } finally {
       m3.proc!.kill('SIGCONT');
     }
-    // It missed its removal; its peers dropped its connections and refuse
-    // it when it dials again, so it learns it and stops.
+    // It missed its removal: either the entry reaches it when it resumes
+    // (it applies its own removal), or its peers, having dropped its
+    // connections, refuse it when it dials again. Either way it stops.
     const deadline = Date.now() + 20_000;
     while (!m3.log.join('').includes('this member was removed from the cluster; stopping')) {
       if (Date.now() > deadline) throw new Error(`m3 did not stop:\n${m3.log.join('')}`);
