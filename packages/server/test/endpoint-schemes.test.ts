@@ -63,7 +63,8 @@ const commands: (readonly string[])[] = [
 function normalise(text: string, port: number): string {
   return (
     text
-      .replaceAll(String(port), 'PORT')
+      // Only as a port (after a colon): the digits may also occur inside an ID.
+      .replace(new RegExp(`:${port}(?!\\d)`, 'g'), ':PORT')
       .replace(/^\{"level":"warn".*"error":"([^"]*)"\}$/gm, 'WARN $1')
       .replace(
         /"(cluster_id|member_id|raft_term|ID|leader|revision|hash|raftIndex|raftTerm|raftAppliedIndex|dbSize|dbSizeInUse|raft_index|raft_applied_index|hash_revision)":\d+/g,
