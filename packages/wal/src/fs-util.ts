@@ -32,6 +32,20 @@ function writev(fd: number, bufs: Uint8Array[], pos: number) {
   });
 }
 
+/** What is left of `bufs` after a (possibly short) write of `written` bytes. */
+function unwritten(bufs: Uint8Array[], written: number): Uint8Array[] {
+  let skip = written;
+  const rest: Uint8Array[] = [];
+  for (const b of bufs) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return rest;
+}
+
 /** Writes all of `bufs` back to back from `pos` with as few calls as the kernel allows. */
 export async function writevFully(fd: number, bufs: Uint8Array[], pos: number): Promise<number> {
   let total = 0;
@@ -41,16 +55,7 @@ export async function writevFully(fd: number, bufs: Uint8Array[], pos: number): 
     if (n <= 0) throw new Error('writev wrote nothing');
     pos += n;
     total += n;
-    let skip = n;
-    const rest: Uint8Array[] = [];
-    for (const b of list) {
-      if (skip >= b.length) skip -= b.length;
-      else {
-        rest.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
-      }
-    }
-    list = rest;
+    list = unwritten(list, n);
   }
   return total;
 }
@@ -68,16 +73,7 @@ export function writevFullySync(fd: number, bufs: Uint8Array[], pos: number): nu
     if (n <= 0) throw new Error('writev wrote nothing');
     pos += n;
     total += n;
-    let skip = n;
-    const rest: Uint8Array[] = [];
-    for (const b of list) {
-      if (skip >= b.length) skip -= b.length;
-      else {
-        rest.push(skip > 0 ? b.subarray(skip) : b);
-        skip = 0;
-      }
-    }
-    list = rest;
+    list = unwritten(list, n);
   }
   return total;
 }
