@@ -14,66 +14,21 @@ import { silentLogger } from '../logger';
 import { MetricsRegistry } from '../metrics';
 import { TestCluster } from '../testing/test-cluster';
 import type { TestMember } from '../testing/test-cluster';
+import { WatchCall } from '../testing/watch-call';
 import { Interceptors } from './interceptors';
 import { watchService } from './watch-service';
 
 const b = (s: string): Buffer => Buffer.from(s);
 
-type Call = ClientDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse>;
-
-/** One gRPC Watch stream and everything it received. */
-class WatchCall {
-  readonly got: etcdserverpb.WatchResponse[] = [];
-  #ended: string | undefined;
-  #waiters: (() => void)[] = [];
-
-  constructor(readonly call: Call) {
-    call.on('data', (r: etcdserverpb.WatchResponse) => {
-      this.got.push(r);
-      this.#wake();
-    });
-    call.on('end', () => this.#end('the server ended the watch stream'));
-    call.on('error', (e: Error) => this.#end(`watch stream error: ${e.message}`));
-  }
-
-  create(key: string, rangeEnd: string, startRevision = 0n): void {
-    this.call.write(
-      etcdserverpb.WatchRequest.fromPartial({
-        requestUnion: {
-          $case: 'createRequest',
-          value: { key: b(key), rangeEnd: b(rangeEnd), startRevision },
-        },
-      }),
-    );
-  }
-
-  /** Resolves once `pred` holds; rejects if the stream ends first. */
-  async until(pred: () => boolean): Promise<void> {
-    while (!pred()) {
-      if (this.#ended !== undefined) throw new Error(this.#ended);
-      await new Promise<void>((res) => this.#waiters.push(res));
-    }
-  }
-
-  /** Events of a watcher as "P key@rev" / "D key@rev". */
-  events(watchId: bigint): string[] {
-    return this.got
-      .filter((r) => r.watchId === watchId)
-      .flatMap((r) => r.events)
-      .map((e) => `${e.type === 0 ? 'P' : 'D'} ${e.kv!.key.toString()}@${e.kv!.modRevision}`);
-  }
-
-  #end(why: string): void {
-    this.#ended ??= why;
-    this.#wake();
-  }
-
-  #wake(): void {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
-  }
+/** Events of a watcher as "P key@rev" / "D key@rev". */
+function keyEvents(w: WatchCall, watchId: bigint): string[] {
+  return w.got
+    .filter((r) => r.watchId === watchId)
+    .flatMap((r) => r.events)
+    .map((e) => `${e.type === 0 ? 'P' : 'D'} ${e.kv!.key.toString()}@${e.kv!.modRevision}`);
 }
+
+type Call = ClientDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse>;
 
 interface Fixture {
   readonly cluster: TestCluster;
@@ -148,7 +103,7 @@ describe('Watch on a member that catches up by snapshot', () => {
   it('keeps delivering every event, with no gap or duplicate, in revision order', async () => {
     const { cluster, leader, laggard, restores, watch } = await start();
     const w = watch();
-    w.create('w/', 'w0');
+    w.create({ key: b('w/'), rangeEnd: b('w0') });
     await w.until(() => w.got.some((r) => r.created));
     const id = w.got.find((r) => r.created)!.watchId;
     const want: string[] = [];
@@ -164,7 +119,7 @@ describe('Watch on a member that catches up by snapshot', () => {
     };
 
     for (let i = 0; i < 5; i++) await put(`w/${i}`, 'before');
-    await w.until(() => w.events(id).length === want.length);
+    await w.until(() => keyEvents(w, id).length === want.length);
 
     cluster.network.isolate(laggard.id);
     for (let i = 0; i < 60; i++) {
@@ -174,12 +129,12 @@ describe('Watch on a member that catches up by snapshot', () => {
     }
     cluster.network.heal();
     // Once the laggard has applied the snapshot, the cluster goes on.
-    await w.until(() => w.events(id).length === want.length);
+    await w.until(() => keyEvents(w, id).length === want.length);
     expect(restores()).toBeGreaterThan(0);
     for (let i = 0; i < 5; i++) await put(`w/${i}`, 'after');
-    await w.until(() => w.events(id).length >= want.length);
+    await w.until(() => keyEvents(w, id).length >= want.length);
 
-    expect(w.events(id)).toEqual(want);
+    expect(keyEvents(w, id)).toEqual(want);
     expect(w.got.some((r) => r.canceled)).toBe(false);
     expect(laggard.server.mvcc.watcherCounts()).toEqual({ synced: 1, unsynced: 0, victims: 0 });
   });
@@ -187,14 +142,14 @@ describe('Watch on a member that catches up by snapshot', () => {
   it('cancels with compact_revision a watcher whose next revision the snapshot compacted', async () => {
     const { cluster, leader, laggard, restores, watch } = await start();
     const w = watch();
-    w.create('w/', 'w0');
+    w.create({ key: b('w/'), rangeEnd: b('w0') });
     await w.until(() => w.got.filter((r) => r.created).length === 1);
     const behind = w.got.find((r) => r.created)!.watchId;
     const base = (await leader.server.put(putReq('w/0', 'v'))).header!.revision;
-    await w.until(() => w.events(behind).length === 1);
+    await w.until(() => keyEvents(w, behind).length === 1);
     // A second watcher on the same stream starting (in the future) above the compaction point.
     const from = base + 40n;
-    w.create('w/', 'w0', from);
+    w.create({ key: b('w/'), rangeEnd: b('w0'), startRevision: from });
     await w.until(() => w.got.filter((r) => r.created).length === 2);
     const ahead = w.got.filter((r) => r.created)[1]!.watchId;
 
@@ -211,15 +166,15 @@ describe('Watch on a member that catches up by snapshot', () => {
     cluster.network.heal();
 
     await w.until(() => w.got.some((r) => r.watchId === behind && r.canceled));
-    await w.until(() => w.events(ahead).length === want.length);
+    await w.until(() => keyEvents(w, ahead).length === want.length);
     expect(restores()).toBeGreaterThan(0);
     const cancel = w.got.find((r) => r.watchId === behind && r.canceled)!;
     expect(cancel.compactRevision).toBe(compactAt);
-    expect(w.events(behind)).toEqual([`P w/0@${base}`]);
+    expect(keyEvents(w, behind)).toEqual([`P w/0@${base}`]);
     // The stream is still served: the other watcher goes on.
     const last = (await leader.server.put(putReq('w/9', 'last'))).header!.revision;
     want.push(`P w/9@${last}`);
-    await w.until(() => w.events(ahead).length >= want.length);
-    expect(w.events(ahead)).toEqual(want);
+    await w.until(() => keyEvents(w, ahead).length >= want.length);
+    expect(keyEvents(w, ahead)).toEqual(want);
   });
 });
