@@ -5,7 +5,7 @@
 //
 //   node --conditions=@kv/source --import tsx tools/benchmark/src/compare.ts \
 //     [--servers etcd,kv] [--members 1,3] [--duration 5s] [--rows put-1,put-100] \
-//     [--transport http2|grpc] [--json-out results.jsonl] [--quick]
+//     [--warmup 3s] [--transport http2|grpc] [--json-out results.jsonl] [--quick]
 
 import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -127,6 +127,12 @@ export interface CompareOptions {
   servers: ServerKind[];
   members: (1 | 3)[];
   durationMs: number;
+  /**
+   * The row's workload runs this long, unmeasured, before the measured run
+   * (both servers alike): the table then compares steady states, not a JIT's
+   * first seconds against compiled code. Rows with `keys` or `--total` skip it.
+   */
+  warmupMs?: number;
   rows: readonly CompareRow[];
   /** Extra flags for every member of every server, in etcd's names. */
   flags: ServerFlags;
@@ -148,7 +154,9 @@ export interface Measurement {
   result: BenchResult | undefined;
   /** Why the row produced no result. */
   failure: string | undefined;
-  /** CPU seconds of all members during the row (setup included). */
+  /** Operations of the unmeasured warm-up run (0 when the row had none). */
+  warmupOps: number;
+  /** CPU seconds of all members during the measured run (setup included). */
   serverCpuSeconds: number;
   /** Highest peak RSS among the members, bytes. */
   serverPeakRssBytes: number;
@@ -176,7 +184,7 @@ export async function measureRow(
   row: CompareRow,
   server: ServerKind,
   members: 1 | 3,
-  o: Pick<CompareOptions, 'durationMs' | 'flags' | 'start' | 'transport'>,
+  o: Pick<CompareOptions, 'durationMs' | 'warmupMs' | 'flags' | 'start' | 'transport'>,
 ): Promise<Measurement> {
   let cluster;
   try {
@@ -188,18 +196,37 @@ export async function measureRow(
       server,
       result: undefined,
       failure: `start failed: ${err instanceof Error ? err.message : String(err)}`,
+      warmupOps: 0,
       serverCpuSeconds: 0,
       serverPeakRssBytes: 0,
       rssBytesPerKey: undefined,
       generatorCpuSeconds: 0,
     };
   }
-  const before = cluster.usage();
-  const genBefore = process.cpuUsage();
   let result: BenchResult | undefined;
   let failure: string | undefined;
+  const warmupMs = o.warmupMs ?? 0;
+  let warmupOps = 0;
+  if (warmupMs > 0 && row.keys === undefined && !row.args.includes('--total')) {
+    try {
+      const warm = rowOptions(row, cluster.endpoints, warmupMs, o.transport ?? 'http2');
+      const w = await withTimeout(
+        runBenchmark(warm),
+        warmupMs + 2 * warm.drainTimeoutMs + 60_000,
+        `warming up ${row.name}`,
+      );
+      warmupOps = w.ops;
+    } catch (err) {
+      failure = `warm-up: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  const before = cluster.usage();
+  const genBefore = process.cpuUsage();
   try {
+    if (failure !== undefined) throw new Error(failure);
     const opts = rowOptions(row, cluster.endpoints, o.durationMs, o.transport ?? 'http2');
+    // The warm-up already wrote the key space.
+    if (warmupOps > 0) opts.preload = false;
     // Bounded: the row's duration, its drain grace, and time for preload/setup.
     result = await withTimeout(
       runBenchmark(opts),
@@ -225,6 +252,7 @@ export async function measureRow(
     server,
     result,
     failure,
+    warmupOps,
     serverCpuSeconds: after.reduce((s, u, i) => s + u.cpuSeconds - (before[i]?.cpuSeconds ?? 0), 0),
     serverPeakRssBytes: peakAfter,
     rssBytesPerKey: row.keys !== undefined ? (peakAfter - peakBefore) / row.keys : undefined,
@@ -302,6 +330,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
     servers: ['etcd'],
     members: [1, 3],
     durationMs: 5000,
+    warmupMs: 3000,
     rows: STANDARD_ROWS,
     flags: {},
   };
@@ -333,6 +362,9 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
       }
       case '--duration':
         o.durationMs = parseDuration(takeValue());
+        break;
+      case '--warmup':
+        o.warmupMs = parseDuration(takeValue());
         break;
       case '--rows': {
         const names = takeValue().split(',');
@@ -368,6 +400,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
         // A fast sanity pass for `pnpm bench`: 1 member, 1 s per row.
         o.members = [1];
         o.durationMs = 1000;
+        o.warmupMs = 0;
         break;
       default:
         throw new UsageError(`unknown flag ${name}`);

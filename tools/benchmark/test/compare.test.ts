@@ -2,7 +2,13 @@
 // too so that the pluggable path and the ratio row run without our server.
 import { describe, it, expect } from 'vitest';
 import { existsSync } from 'node:fs';
-import { formatTable, measureRow, runCompare, STANDARD_ROWS } from '../src/compare';
+import {
+  formatTable,
+  measureRow,
+  parseCompareArgs,
+  runCompare,
+  STANDARD_ROWS,
+} from '../src/compare';
 import type { Measurement } from '../src/compare';
 import { ETCD_BINARY, processUsage, startServer } from '../src/servers';
 
@@ -55,6 +61,24 @@ describe('compare', () => {
     expect(m.serverPeakRssBytes).toBeGreaterThan(2 ** 20);
   });
 
+  it('warms up with the row before measuring, and does not preload twice', async () => {
+    const row = STANDARD_ROWS.find((r) => r.name === 'range-s-100')!;
+    const m = await measureRow(row, 'etcd', 1, { durationMs: 400, warmupMs: 400, flags: {} });
+    expect(m.failure).toBeUndefined();
+    expect(m.warmupOps).toBeGreaterThan(0);
+    expect(m.result!.ops).toBeGreaterThan(0);
+    expect(m.result!.errorCount).toBe(0);
+    const cold = await measureRow(putRow, 'etcd', 1, { durationMs: 200, warmupMs: 0, flags: {} });
+    expect(cold.warmupOps).toBe(0);
+  });
+
+  it('parses --warmup, defaults it to 3 s, and --quick turns it off', () => {
+    expect(parseCompareArgs([]).warmupMs).toBe(3000);
+    expect(parseCompareArgs(['--warmup', '500ms']).warmupMs).toBe(500);
+    expect(parseCompareArgs(['--warmup=0']).warmupMs).toBe(0);
+    expect(parseCompareArgs(['--quick']).warmupMs).toBe(0);
+  });
+
   it('alternates servers and prints the ratio row', async () => {
     const seen: Measurement[] = [];
     const results = await runCompare({
@@ -105,6 +129,7 @@ describe('compare', () => {
         server: 'kv',
         result: undefined,
         failure: 'start failed: boom\nmore',
+        warmupOps: 0,
         serverCpuSeconds: 0,
         serverPeakRssBytes: 0,
         rssBytesPerKey: undefined,
