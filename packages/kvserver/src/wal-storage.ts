@@ -24,8 +24,8 @@ export interface WalStorageOptions {
   readonly metadata: Uint8Array;
   /** fdatasync on save (default true; false only for tests and benchmarks). */
   readonly sync?: boolean;
-  /** The WAL's fdatasync on the event loop's thread (@kv/wal syncOnLoop; default false). */
-  readonly syncOnLoop?: boolean;
+  /** Where a lone writer's WAL fdatasync runs (@kv/wal `syncOnLoop`; default 'auto'). */
+  readonly syncOnLoop?: boolean | 'auto';
   /** Snapshot files kept (etcd: 5). */
   readonly keepSnapshots?: number;
 }
@@ -105,7 +105,7 @@ export class WalMemberStorage implements MemberStorage {
         : { index: 0, term: 0 };
     const wal = await Wal.open(options.walDir, marker, {
       sync,
-      syncOnLoop: options.syncOnLoop ?? false,
+      syncOnLoop: options.syncOnLoop ?? 'auto',
       expectedMetadata: options.metadata,
     });
     const contents = await wal.readAll();

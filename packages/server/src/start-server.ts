@@ -212,6 +212,9 @@ export async function startServer(
       'UNSAFE TEST MODES ENABLED: this server is deliberately broken',
     );
   }
+  // KV_WAL_SYNC_ON_LOOP=on|off forces where a lone writer's fdatasync runs
+  // (A/B of write latency); unset or 'auto' lets the WAL choose.
+  const syncOnLoop = walSyncOnLoop(process.env['KV_WAL_SYNC_ON_LOOP']);
   const backend = await LevelBackend.open(paths.backendDir);
   let memberStorage: MemberStorage;
   let boot;
@@ -221,9 +224,7 @@ export async function startServer(
       snapDir: paths.snapDir,
       metadata,
       sync: !config.unsafeNoFsync,
-      // KV_WAL_SYNC_ON_LOOP=on: the WAL's fdatasync on the event loop's thread
-      // (same durability, no thread-pool round trip; A/B of write latency).
-      syncOnLoop: process.env['KV_WAL_SYNC_ON_LOOP'] === 'on',
+      syncOnLoop,
     });
     memberStorage = opened.storage;
     boot = opened.boot;
@@ -537,4 +538,12 @@ function requireTlsFor(
       );
     }
   }
+}
+
+/** `KV_WAL_SYNC_ON_LOOP`: on, off or auto (the default); anything else is refused. */
+export function walSyncOnLoop(value: string | undefined): boolean | 'auto' {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  throw new Error(`KV_WAL_SYNC_ON_LOOP must be on, off or auto, not "${value}"`);
 }

@@ -39,14 +39,17 @@ export interface WalOptions {
    */
   readonly preallocate?: 'zeros' | 'sparse';
   /**
-   * Run the fdatasync of a small group (at most 4 KiB written: a lone writer's
-   * save) on the calling (event loop's) thread instead of the thread pool.
-   * Durability is the same; it saves the two thread wake-ups of a pool round
-   * trip, which on a busy machine cost more than the sync itself. Larger
-   * groups mean concurrent writers, whose requests the loop should keep
-   * reading while the disk syncs: they stay in the pool. Default false.
+   * Where the fdatasync of a small group (at most 4 KiB written: a lone
+   * writer's save) runs. `true`: on the calling (event loop's) thread, which
+   * saves the two thread wake-ups of a pool round trip, often more than the
+   * sync itself on a busy machine; durability is the same. `false`: always in
+   * libuv's thread pool. `'auto'` (default): on the loop while syncs are fast
+   * (a running average of at most 1 ms), in the pool while the disk is slow,
+   * so a slow disk never stalls the loop for long. Larger groups mean
+   * concurrent writers, whose requests the loop should keep reading while the
+   * disk syncs: they always use the pool.
    */
-  readonly syncOnLoop?: boolean;
+  readonly syncOnLoop?: boolean | 'auto';
 }
 
 /** Options for {@link Wal.open}. */
@@ -93,6 +96,10 @@ export interface WalStats {
 const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 /** Largest group whose fdatasync syncOnLoop runs on the loop's thread. */
 const SYNC_ON_LOOP_BYTES = 4096;
+/** syncOnLoop 'auto' keeps syncs on the loop while their running average is at most this. */
+const SYNC_ON_LOOP_MAX_MS = 1;
+/** Weight of the newest sync in that running average. */
+const SYNC_AVERAGE_WEIGHT = 0.2;
 const LOCK_NAME = 'wal.lock';
 const PREALLOC_NAME = `next${TMP_SUFFIX}`;
 const ZEROS = Buffer.alloc(1024 * 1024);
@@ -123,7 +130,7 @@ interface Resolved {
   readonly segmentSize: number;
   readonly sync: boolean;
   readonly preallocate: 'zeros' | 'sparse';
-  readonly syncOnLoop: boolean;
+  readonly syncOnLoop: boolean | 'auto';
 }
 
 function resolveOptions(o: WalOptions | undefined): Resolved {
@@ -135,7 +142,7 @@ function resolveOptions(o: WalOptions | undefined): Resolved {
     segmentSize,
     sync: o?.sync ?? true,
     preallocate: o?.preallocate ?? 'sparse',
-    syncOnLoop: o?.syncOnLoop ?? false,
+    syncOnLoop: o?.syncOnLoop ?? 'auto',
   };
 }
 
@@ -180,6 +187,8 @@ export class Wal {
   private failed: WalError | undefined;
   private closed = false;
   private counters = { writes: 0, syncs: 0, bytes: 0, inlineWrites: 0, cuts: 0 };
+  /** Running average of recent group fdatasyncs, ms (syncOnLoop 'auto'). */
+  private syncAverageMs = 0;
 
   private constructor(init: {
     dir: string;
@@ -554,8 +563,11 @@ export class Wal {
           this.counters.bytes += n;
           if (this.offset >= this.opts.segmentSize) await this.cut();
           else if (this.opts.sync && batch.some((op) => op.sync)) {
-            if (this.opts.syncOnLoop && n <= SYNC_ON_LOOP_BYTES) io.fdatasyncSync(this.fd);
+            const started = performance.now();
+            if (n <= SYNC_ON_LOOP_BYTES && this.syncsOnLoop()) io.fdatasyncSync(this.fd);
             else await io.fdatasync(this.fd);
+            const took = performance.now() - started;
+            this.syncAverageMs += SYNC_AVERAGE_WEIGHT * (took - this.syncAverageMs);
             this.counters.syncs++;
           }
         }
@@ -572,6 +584,11 @@ export class Wal {
     }
     this.flushing = false;
     this.markIdle();
+  }
+
+  private syncsOnLoop(): boolean {
+    const mode = this.opts.syncOnLoop;
+    return mode === 'auto' ? this.syncAverageMs <= SYNC_ON_LOOP_MAX_MS : mode;
   }
 
   /**

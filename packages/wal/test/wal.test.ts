@@ -390,6 +390,68 @@ describe('Wal group commit', () => {
     expect(got.hardState?.commit).toBe(4);
   });
 
+  it("with syncOnLoop 'auto' (the default), moves small syncs to the pool while the disk is slow, and back", async () => {
+    const dir = await tempDir();
+    const w = await track(Wal.create(dir, META));
+    const where: string[] = [];
+    let slowMs = 0;
+    let walFd = -1;
+    const onLoop = vi.spyOn(fsSync, 'fdatasyncSync').mockImplementation((fd) => {
+      walFd = fd;
+      where.push('loop');
+      // A slow disk: the sync holds the thread this long.
+      const until = performance.now() + slowMs;
+      while (performance.now() < until);
+    });
+    const inPool = vi.spyOn(fsSync, 'fdatasync').mockImplementation((fd, cb) => {
+      // Only the segment's syncs: the next segment is prepared in the background.
+      if (fd === walFd) where.push('pool');
+      queueMicrotask(() => (cb as (err: null) => void)(null));
+    });
+    let index = 0;
+    const put = () => {
+      index++;
+      return w.save({ term: 1, vote: 1n, commit: index - 1 }, entries(index, index));
+    };
+    try {
+      await put();
+      expect(where).toEqual(['loop']);
+      slowMs = 20;
+      await put();
+      // The average is now above 1 ms: the next small syncs go to the pool...
+      slowMs = 0;
+      await put();
+      await put();
+      expect(where).toEqual(['loop', 'loop', 'pool', 'pool']);
+      // ...until fast syncs bring it back down.
+      for (let i = 0; i < 30; i++) await put();
+      expect(where.at(-1)).toBe('loop');
+      expect(where.filter((x) => x === 'pool').length).toBeLessThan(30);
+    } finally {
+      onLoop.mockRestore();
+      inPool.mockRestore();
+    }
+    await w.close();
+    open.pop();
+    const r = await track(Wal.open(dir, { index: 0, term: 0 }));
+    expect((await r.readAll()).entries).toEqual(entries(1, index));
+  });
+
+  it('with syncOnLoop false, syncs every group in the pool', async () => {
+    const dir = await tempDir();
+    const w = await track(Wal.create(dir, META, { syncOnLoop: false }));
+    const onLoop = vi.spyOn(fsSync, 'fdatasyncSync');
+    try {
+      await w.save({ term: 1, vote: 1n, commit: 0 }, entries(1, 1));
+      expect(onLoop).not.toHaveBeenCalled();
+      expect(w.stats).toMatchObject({ syncs: 1 });
+    } finally {
+      onLoop.mockRestore();
+    }
+    await w.close();
+    open.pop();
+  });
+
   it('close waits for queued saves', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META);
