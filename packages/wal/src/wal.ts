@@ -39,15 +39,15 @@ export interface WalOptions {
    */
   readonly preallocate?: 'zeros' | 'sparse';
   /**
-   * Where the fdatasync of a small group (at most 4 KiB written: a lone
-   * writer's save) runs. `true`: on the calling (event loop's) thread, which
+   * Where the fdatasync of a lone writer's group (at most one entry and
+   * 64 KiB) runs. `true`: on the calling (event loop's) thread, which
    * saves the two thread wake-ups of a pool round trip, often more than the
    * sync itself on a busy machine; durability is the same. `false`: always in
    * libuv's thread pool. `'auto'` (default): on the loop while syncs are fast
    * (a running average of at most 1 ms), in the pool while the disk is slow,
-   * so a slow disk never stalls the loop for long. Larger groups mean
-   * concurrent writers, whose requests the loop should keep reading while the
-   * disk syncs: they always use the pool.
+   * so a slow disk never stalls the loop for long. Groups of several entries
+   * mean concurrent writers, whose requests the loop should keep reading while
+   * the disk syncs: they always use the pool.
    */
   readonly syncOnLoop?: boolean | 'auto';
 }
@@ -95,7 +95,7 @@ export interface WalStats {
 
 const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 /** Largest group whose fdatasync syncOnLoop runs on the loop's thread. */
-const SYNC_ON_LOOP_BYTES = 4096;
+const SYNC_ON_LOOP_BYTES = 64 * 1024;
 /** syncOnLoop 'auto' keeps syncs on the loop while their running average is at most this. */
 const SYNC_ON_LOOP_MAX_MS = 1;
 /** Weight of the newest sync in that running average. */
@@ -118,6 +118,8 @@ interface Op {
   readonly buf: Buffer | undefined;
   /** Index of the last entry, or of the snapshot marker, the save carries. */
   readonly lastEntry: number | undefined;
+  /** Number of entries the save carries. */
+  readonly entryCount: number;
   readonly snapshotIndex: number | undefined;
   readonly hardState: WalHardState | undefined;
   /** False for a save that may stay in the page cache until a later sync. */
@@ -446,6 +448,7 @@ export class Wal {
     return this.enqueue(
       frameSave(entries, hardState, undefined),
       entries.length > 0 ? next - 1 : undefined,
+      entries.length,
       undefined,
       hardState,
       options?.sync ?? true,
@@ -462,7 +465,7 @@ export class Wal {
     checkMarker(marker);
     if (marker.index > this.acceptedIndex) this.acceptedIndex = marker.index;
     this.unread = undefined;
-    return this.enqueue(frameSave([], undefined, marker), undefined, marker.index, undefined);
+    return this.enqueue(frameSave([], undefined, marker), undefined, 0, marker.index, undefined);
   }
 
   /**
@@ -518,12 +521,22 @@ export class Wal {
   private enqueue(
     buf: Buffer | undefined,
     lastEntry: number | undefined,
+    entryCount: number,
     snapshotIndex: number | undefined,
     hardState: WalHardState | undefined,
     sync = true,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ buf, lastEntry, snapshotIndex, hardState, sync, resolve, reject });
+      this.queue.push({
+        buf,
+        lastEntry,
+        entryCount,
+        snapshotIndex,
+        hardState,
+        sync,
+        resolve,
+        reject,
+      });
       this.queuedBytes += buf?.length ?? 0;
       if (!this.flushing) {
         this.flushing = true;
@@ -564,7 +577,7 @@ export class Wal {
           if (this.offset >= this.opts.segmentSize) await this.cut();
           else if (this.opts.sync && batch.some((op) => op.sync)) {
             const started = performance.now();
-            if (n <= SYNC_ON_LOOP_BYTES && this.syncsOnLoop()) io.fdatasyncSync(this.fd);
+            if (isLoneWrite(batch, n) && this.syncsOnLoop()) io.fdatasyncSync(this.fd);
             else await io.fdatasync(this.fd);
             const took = performance.now() - started;
             this.syncAverageMs += SYNC_AVERAGE_WEIGHT * (took - this.syncAverageMs);
@@ -663,6 +676,19 @@ export class Wal {
     p.catch(() => {});
     this.prealloc = p;
   }
+}
+
+/**
+ * A group that one writer waits on: at most one entry (a lone put, or a
+ * follower appending a lone put) and small. Several entries in one group mean
+ * concurrent writers, whose next requests the loop should keep reading while
+ * the disk syncs.
+ */
+function isLoneWrite(batch: readonly Op[], bytes: number): boolean {
+  if (bytes > SYNC_ON_LOOP_BYTES) return false;
+  let entries = 0;
+  for (const op of batch) entries += op.entryCount;
+  return entries <= 1;
 }
 
 async function preallocate(path: string, opts: Resolved): Promise<number> {

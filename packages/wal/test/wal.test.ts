@@ -375,10 +375,14 @@ describe('Wal group commit', () => {
       ]);
       expect(onLoop).toHaveBeenCalledTimes(2);
       expect(w.stats).toMatchObject({ writes: 3, syncs: 2 });
-      // A large group (concurrent writers) is synced in the thread pool.
+      // One entry of 8 KiB is still a lone writer's group: on the loop.
       await w.save({ term: 1, vote: 1n, commit: 4 }, entries(5, 5, 1, 8 * 1024));
-      expect(onLoop).toHaveBeenCalledTimes(2);
-      expect(w.stats).toMatchObject({ writes: 4, syncs: 3 });
+      expect(onLoop).toHaveBeenCalledTimes(3);
+      // Several entries (concurrent writers), or more than 64 KiB: in the pool.
+      await w.save({ term: 1, vote: 1n, commit: 5 }, entries(6, 7));
+      await w.save({ term: 1, vote: 1n, commit: 7 }, entries(8, 8, 1, 65 * 1024));
+      expect(onLoop).toHaveBeenCalledTimes(3);
+      expect(w.stats).toMatchObject({ writes: 6, syncs: 5 });
     } finally {
       onLoop.mockRestore();
     }
@@ -386,8 +390,13 @@ describe('Wal group commit', () => {
     open.pop();
     const r = await track(Wal.open(dir, { index: 0, term: 0 }));
     const got = await r.readAll();
-    expect(got.entries).toEqual([...entries(1, 4), ...entries(5, 5, 1, 8 * 1024)]);
-    expect(got.hardState?.commit).toBe(4);
+    expect(got.entries).toEqual([
+      ...entries(1, 4),
+      ...entries(5, 5, 1, 8 * 1024),
+      ...entries(6, 7),
+      ...entries(8, 8, 1, 65 * 1024),
+    ]);
+    expect(got.hardState?.commit).toBe(7);
   });
 
   it("with syncOnLoop 'auto' (the default), moves small syncs to the pool while the disk is slow, and back", async () => {
