@@ -147,6 +147,12 @@ export interface EtcdServerOptions {
     readonly corruptPuts?: boolean;
   };
   readonly onFatal?: (err: unknown) => void;
+  /**
+   * This member learnt that it was removed from the cluster (it applied its
+   * own removal, or a peer refused it as removed); it is stopping. etcd exits
+   * then: the embedding process decides.
+   */
+  readonly onRemoved?: () => void;
 }
 
 /** The response of an applied request, handed to the proposer's waiter. */
@@ -1396,8 +1402,7 @@ export class EtcdServer {
       // This member was removed: it stops serving. Whether it learns so by
       // applying the entry or by a peer's refusal depends on timing, so both
       // paths say the same.
-      if (!this.#stopped) this.#log.warn({}, 'this member was removed from the cluster; stopping');
-      void this.stop();
+      this.#removed();
     }
   }
 
@@ -1724,9 +1729,7 @@ export class EtcdServer {
       onRemovedFromCluster: () => {
         // A peer applied this member's removal (this member missed it, cut
         // off at the time): it stops, as one that applies its own removal.
-        if (this.#stopped) return;
-        this.#log.warn({}, 'this member was removed from the cluster; stopping');
-        void this.stop();
+        this.#removed();
       },
     };
   }
@@ -1783,6 +1786,13 @@ export class EtcdServer {
         () => this.#schedulePublish(this.electionMs),
       );
     }, delayMs);
+  }
+
+  #removed(): void {
+    if (this.#stopped) return;
+    this.#log.warn({}, 'this member was removed from the cluster; stopping');
+    void this.stop();
+    this.#o.onRemoved?.();
   }
 
   #fatal(err: unknown): void {

@@ -53,6 +53,16 @@ async function main(): Promise<void> {
       },
     );
   };
+  void handle.selfStopped.then((reason) => {
+    // As etcd: a removed member shuts down and exits 0; a fatal error exits 1.
+    handle.close().then(
+      () => process.exit(reason === 'removed' ? 0 : 1),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 }

@@ -51,6 +51,12 @@ export interface ServerHandle {
   readonly metrics: MetricsRegistry;
   /** Stops accepting, fails in-flight requests cleanly, flushes and closes storage. */
   close(): Promise<void>;
+  /**
+   * Resolves if the member stops on its own: removed from the cluster, or a
+   * fatal error. The caller should then close() and, as etcd does, exit
+   * (status 0 after a removal).
+   */
+  readonly selfStopped: Promise<'removed' | 'fatal'>;
 }
 
 export interface StartOptions {
@@ -258,6 +264,8 @@ export async function startServer(
     exponentialBuckets(0.0001, 2, 16),
   );
   const transports: PeerTransport[] = [];
+  let selfStop: (reason: 'removed' | 'fatal') => void = () => undefined;
+  const selfStopped = new Promise<'removed' | 'fatal'>((resolve) => (selfStop = resolve));
   const etcd = await EtcdServer.start({
     name: config.name,
     memberId: self.id,
@@ -297,7 +305,11 @@ export async function startServer(
     strictReconfigCheck: config.strictReconfigCheck,
     initialCorruptCheck: config.experimentalInitialCorruptCheck,
     corruptCheckTimeMs: config.experimentalCorruptCheckTime,
-    onFatal: (err) => logger.error({ err }, 'member stopped on a fatal error'),
+    onFatal: (err) => {
+      logger.error({ err }, 'member stopped on a fatal error');
+      selfStop('fatal');
+    },
+    onRemoved: () => selfStop('removed'),
   });
   const peerListen = await Promise.all(
     config.listenPeerUrls.map((u) =>
@@ -435,6 +447,7 @@ export async function startServer(
     peerUrls: config.listenPeerUrls,
     etcd,
     metrics,
+    selfStopped,
     close: () => {
       closing ??= (async () => {
         compactor.stop();

@@ -5,6 +5,7 @@
  * serving); a member removed while stopped stops when it resumes; remove a
  * member, wipe it and add it back under its old peer URL.
  */
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, etcdctl, freePort, retryEtcdctl } from './harness';
@@ -125,7 +126,7 @@ describe('membership changes through etcdctl', () => {
     expect(list.stdout.split('\n').find((l) => l.startsWith(id))).toMatch(/, false$/);
   }, 90_000);
 
-  it('removes a member, which then stops serving', async () => {
+  it('removes a member, which then stops serving and exits 0, as etcd does', async () => {
     // The simple output prints IDs in hex (JSON prints uint64s that JS numbers cannot hold).
     const list = await etcdctl([`--endpoints=${cluster.endpoints}`, 'member', 'list']);
     const line = list.stdout.split('\n').find((l) => l.includes(', m4,'))!;
@@ -147,8 +148,21 @@ describe('membership changes through etcdctl', () => {
       'y',
     ]);
     expect(after.code).not.toBe(0);
+    expect(await exitStatus(cluster.members[idx]!.proc!, 20_000)).toBe(0);
   }, 60_000);
 });
+
+/** The exit status of a member's process (bounded wait; it must exit on its own). */
+async function exitStatus(proc: ChildProcess, timeoutMs: number): Promise<number | null> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the member did not exit')), timeoutMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
 
 describe('a member removed while it was stopped', () => {
   it('is refused by its peers when it resumes, and stops', async () => {
@@ -189,6 +203,7 @@ describe('a member removed while it was stopped', () => {
       '--consistency=s',
     ]);
     expect(after.code).not.toBe(0);
+    expect(await exitStatus(m3.proc!, 20_000)).toBe(0);
   }, 60_000);
 });
 

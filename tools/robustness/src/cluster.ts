@@ -194,6 +194,8 @@ export class Cluster {
     const m = this.members[i]!;
     const peerURL = `http://127.0.0.1:${m.proxy.listenPort}`;
     const oldId = BigInt(`0x${m.id}`);
+    // A removed member exits by itself (as etcd does): that exit is expected.
+    if (m.proc !== undefined) expectedExit.add(m.proc);
     await this.#membership(i, 'MemberRemove', async (cl) => {
       try {
         await call(
