@@ -130,42 +130,68 @@ export type BadRecord =
   | { readonly kind: 'checksum'; readonly payloadEnd: number };
 
 /**
- * Parses one record at `off` (8-aligned) of `buf[0, end)`. Checks framing and the
- * record's own checksum; the chain (prevCrc) is the caller's business.
+ * Parses one record at `off` (8-aligned) of a file of `end` bytes held in
+ * `buf`. Bytes from `buf.length` up to `end` read as zeros: a segment's
+ * unwritten tail (preallocated space) is not held in memory. Checks framing and
+ * the record's own checksum; the chain (prevCrc) is the caller's business.
  */
 export function parseRecord(buf: Uint8Array, off: number, end: number): RawRecord | BadRecord {
   if (off + HEADER_SIZE > end) return { kind: 'short' };
-  const type = buf[off + 12]!;
-  const pad = buf[off + 13]!;
-  const len = readU32(buf, off + 8);
+  // A header that reaches into the zero tail is parsed from a zero-extended copy.
+  let h = buf;
+  let ho = off;
+  if (off + HEADER_SIZE > buf.length) {
+    h = new Uint8Array(HEADER_SIZE);
+    if (off < buf.length) h.set(buf.subarray(off));
+    ho = 0;
+  }
+  const type = h[ho + 12]!;
+  const pad = h[ho + 13]!;
+  const len = readU32(h, ho + 8);
   if (
     type === 0 ||
     type > MAX_TYPE ||
-    buf[off + 14] !== 0 ||
-    buf[off + 15] !== 0 ||
+    h[ho + 14] !== 0 ||
+    h[ho + 15] !== 0 ||
     len > MAX_PAYLOAD ||
     pad !== paddedSize(len) - HEADER_SIZE - len
   ) {
     return { kind: 'header' };
   }
-  const payloadEnd = off + HEADER_SIZE + len;
+  const payloadStart = off + HEADER_SIZE;
+  const payloadEnd = payloadStart + len;
   const next = payloadEnd + pad;
   if (next > end) return { kind: 'short' };
-  const crc = readU32(buf, off);
-  if (
-    crc32c(crc32c(0, buf, off + HEADER_SIZE, payloadEnd), buf, off + 4, off + HEADER_SIZE) !== crc
-  ) {
-    return { kind: 'checksum', payloadEnd };
+  const crc = readU32(h, ho);
+  const held = Math.max(payloadStart, Math.min(payloadEnd, buf.length));
+  let c = crc32c(0, buf, payloadStart, held);
+  if (payloadEnd > held) c = crc32cZeros(c, payloadEnd - held);
+  if (crc32c(c, h, ho + 4, ho + HEADER_SIZE) !== crc) return { kind: 'checksum', payloadEnd };
+  const padHeld = Math.min(next, buf.length);
+  for (let i = payloadEnd; i < padHeld; i++) {
+    if (buf[i] !== 0) return { kind: 'checksum', payloadEnd };
   }
-  for (let i = payloadEnd; i < next; i++) if (buf[i] !== 0) return { kind: 'checksum', payloadEnd };
   return {
     type: type as RecordType,
     crc,
-    prevCrc: readU32(buf, off + 4),
-    payloadStart: off + HEADER_SIZE,
+    prevCrc: readU32(h, ho + 4),
+    payloadStart,
     payloadEnd,
     next,
   };
+}
+
+let zeroChunk: Uint8Array | undefined;
+
+/** CRC-32C continued over `n` zero bytes. */
+function crc32cZeros(crc: number, n: number): number {
+  // Allocated on first use only: most opens never checksum past the data.
+  zeroChunk ??= new Uint8Array(64 * 1024);
+  let c = crc;
+  for (let left = n; left > 0; left -= zeroChunk.length) {
+    c = crc32c(c, zeroChunk, 0, Math.min(left, zeroChunk.length));
+  }
+  return c;
 }
 
 export function isBad(r: RawRecord | BadRecord): r is BadRecord {
@@ -174,7 +200,8 @@ export function isBad(r: RawRecord | BadRecord): r is BadRecord {
 
 /**
  * Offset of the first valid record of type `type` at an 8-aligned offset in
- * `(from, end)`, if any. After damage in the last segment, a later Group record
+ * `(from, end)`, if any (bytes past `buf.length` read as zeros, as in
+ * {@link parseRecord}). After damage in the last segment, a later Group record
  * proves that a write began after the damaged one had been synced: the damage
  * is not a torn tail.
  */
@@ -185,7 +212,7 @@ export function findRecordAfter(
   type: RecordType,
 ): number | undefined {
   // Trailing zeros are preallocated space: skip them without probing.
-  let last = end;
+  let last = Math.min(end, buf.length);
   while (last > from && buf[last - 1] === 0) last--;
   for (let off = from + 8; off + HEADER_SIZE <= last; off += 8) {
     if (buf[off + 12] !== type) continue;
@@ -201,6 +228,7 @@ export const SECTOR = 512;
  * True if the damaged record at `off` looks like a write that did not finish:
  * the file ends inside it, or one of the sector-aligned pieces it spans is all
  * zeros (never written). A flipped bit leaves no such zero piece behind.
+ * Bytes past `buf.length` read as zeros, as in {@link parseRecord}.
  */
 export function looksTorn(buf: Uint8Array, off: number, end: number, bad: BadRecord): boolean {
   if (bad.kind === 'short') return true;
@@ -214,8 +242,9 @@ export function looksTorn(buf: Uint8Array, off: number, end: number, bad: BadRec
   let p = off;
   while (p < recEnd) {
     const q = Math.min(recEnd, nextSector(p));
+    const held = Math.min(q, buf.length);
     let zero = true;
-    for (let i = p; i < q; i++) {
+    for (let i = p; i < held; i++) {
       if (buf[i] !== 0) {
         zero = false;
         break;

@@ -1,5 +1,10 @@
 // Reading segments back: framing, the checksum chain, record decoding, Raft
 // log replay (a lower index overwrites the suffix) and torn-tail detection.
+//
+// A segment is preallocated to its full size (64 MiB by default) and mostly
+// zeros until it fills, so only its bytes up to the last non-zero one are read
+// into memory; the zeros after them are known without being held (see
+// readSegmentData, and parseRecord's zero tail).
 
 import fs from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,6 +46,10 @@ export interface ScanOptions {
   /** Entries with index <= marker.index are dropped; the marker must appear in the log. */
   readonly marker: WalSnapshotMarker;
   readonly collectEntries: boolean;
+  /** Chunk size for finding a segment's last non-zero byte (default {@link TAIL_CHUNK}; tests use small ones). */
+  readonly tailChunk?: number;
+  /** Called after each segment is read (tests check how much was read and held). */
+  readonly onSegmentRead?: (file: string, read: SegmentData) => void;
 }
 
 export interface ScanResult {
@@ -61,6 +70,99 @@ export interface ScanResult {
 
 function corrupt(file: string, offset: number, what: string): WalError {
   return new WalError('WAL_CORRUPT', what, { file, offset });
+}
+
+/** A segment file as the scan holds it: its bytes up to the last non-zero one. */
+export interface SegmentData {
+  /** The file's bytes [0, data.length); every byte after them, up to `size`, is zero. */
+  readonly data: Buffer;
+  /** The file's size. */
+  readonly size: number;
+  /** Bytes read from the file to find and load `data`. */
+  readonly bytesRead: number;
+}
+
+/** How much of a segment's end is examined at a time while looking for its last non-zero byte. */
+export const TAIL_CHUNK = 1024 * 1024;
+
+async function readAt(fd: fs.FileHandle, buf: Buffer, len: number, pos: number): Promise<number> {
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fd.read(buf, got, len - got, pos + got);
+    if (bytesRead === 0) break; // the file is shorter than we were told
+    got += bytesRead;
+  }
+  return got;
+}
+
+/**
+ * Reads a segment's bytes up to its last non-zero byte. The end is found by
+ * reading backwards over trailing zeros in chunks of `chunkSize`, so memory
+ * is bounded by the data present plus one chunk, not by the preallocated size.
+ */
+export async function readSegmentData(file: string, chunkSize = TAIL_CHUNK): Promise<SegmentData> {
+  const fd = await fs.open(file, 'r');
+  try {
+    let size = (await fd.stat()).size;
+    let bytesRead = 0;
+    let dataEnd = 0;
+    const chunk = Buffer.allocUnsafe(Math.min(chunkSize, size));
+    let pos = size;
+    while (pos > 0) {
+      const start = Math.max(0, pos - chunk.length);
+      const n = await readAt(fd, chunk, pos - start, start);
+      bytesRead += n;
+      // A file that shrank meanwhile ends where the read ended.
+      if (n < pos - start) size = start + n;
+      if (n > 0) {
+        // All zeros iff the first byte is zero and every byte equals the next
+        // (one native compare of the chunk with itself shifted by one).
+        const allZero = chunk[0] === 0 && chunk.compare(chunk, 1, n, 0, n - 1) === 0;
+        if (!allZero) {
+          let i = n;
+          while (chunk[i - 1] === 0) i--;
+          dataEnd = start + i;
+          break;
+        }
+      }
+      pos = start;
+    }
+    const data = Buffer.allocUnsafe(dataEnd);
+    const n = await readAt(fd, data, dataEnd, 0);
+    bytesRead += n;
+    if (n < dataEnd) return { data: data.subarray(0, n), size: n, bytesRead };
+    return { data, size, bytesRead };
+  } finally {
+    await fd.close();
+  }
+}
+
+/**
+ * A record of `buf` (whose bytes past its length are zeros) as a buffer that
+ * holds all of it: `buf` itself, or a zero-extended copy when its payload ends
+ * in the zero tail.
+ */
+function wholeRecord(buf: Buffer, off: number, r: RawRecord): { b: Buffer; r: RawRecord } {
+  if (r.next <= buf.length) return { b: buf, r };
+  const b = Buffer.alloc(r.next - off);
+  buf.copy(b, 0, off);
+  return {
+    b,
+    r: {
+      ...r,
+      payloadStart: r.payloadStart - off,
+      payloadEnd: r.payloadEnd - off,
+      next: r.next - off,
+    },
+  };
+}
+
+/** readU32 of `buf` whose bytes past its length are zeros. */
+function readU32Zeros(buf: Buffer, off: number): number {
+  if (off + 4 <= buf.length) return readU32(buf, off);
+  let v = 0;
+  for (let i = 3; i >= 0; i--) v = v * 256 + (off + i < buf.length ? buf[off + i]! : 0);
+  return v;
 }
 
 /** Reads `segments` (a contiguous run that ends with the last segment) in order. */
@@ -87,8 +189,11 @@ export async function scanSegments(
     const seg = segments[s]!;
     const file = join(dir, seg.name);
     const isLast = s === segments.length - 1;
-    const buf = await fs.readFile(file);
-    const size = buf.length;
+    const read = await readSegmentData(file, opts.tailChunk);
+    opts.onSegmentRead?.(file, read);
+    // The file is `size` bytes; `buf` holds them up to the last non-zero one.
+    const buf = read.data;
+    const size = read.size;
     let off = 0;
     // End of the write that the last valid group record announced.
     let groupEnd = 0;
@@ -99,7 +204,7 @@ export async function scanSegments(
         if (!isLast) throw corrupt(file, off, 'damaged record');
         if (r === undefined) break; // the file ends exactly after a record
         let zerosToEnd = true;
-        for (let i = off; i < size; i++) {
+        for (let i = off; i < buf.length; i++) {
           if (buf[i] !== 0) {
             zerosToEnd = false;
             break;
@@ -109,7 +214,7 @@ export async function scanSegments(
         if (!looksTorn(buf, off, size, r)) throw corrupt(file, off, `damaged record (${r.kind})`);
         // A torn write leaves bytes either right or zero: a length that runs
         // past the end of the write its group record announced was changed.
-        const declaredEnd = off + paddedSize(buf.length >= off + 12 ? readU32(buf, off + 8) : 0);
+        const declaredEnd = off + paddedSize(size >= off + 12 ? readU32Zeros(buf, off + 8) : 0);
         if (off < groupEnd && declaredEnd > groupEnd) {
           throw corrupt(file, off, 'damaged record length (beyond its write)');
         }
@@ -117,7 +222,7 @@ export async function scanSegments(
         if (later !== undefined) {
           throw corrupt(file, off, `damaged record followed by a later write at ${later}`);
         }
-        let g = size;
+        let g = Math.min(size, buf.length);
         while (g > off && buf[g - 1] === 0) g--;
         res.garbageEnd = g;
         break;
@@ -138,8 +243,10 @@ export async function scanSegments(
         );
       }
       crc = r.crc;
-      if (r.type === RecordType.Group) groupEnd = off + readU64(buf, r.payloadStart);
-      apply(buf, r, file, off, seg, base, opts, res);
+      // Rare: a record whose payload ends in zeros at the very end of the data.
+      const whole = wholeRecord(buf, off, r);
+      if (r.type === RecordType.Group) groupEnd = off + readU64(whole.b, whole.r.payloadStart);
+      apply(whole.b, whole.r, file, off, seg, base, opts, res);
       off = r.next;
     }
     if (isLast) {

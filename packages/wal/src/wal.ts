@@ -102,7 +102,12 @@ const SYNC_ON_LOOP_MAX_MS = 1;
 const SYNC_AVERAGE_WEIGHT = 0.2;
 const LOCK_NAME = 'wal.lock';
 const PREALLOC_NAME = `next${TMP_SUFFIX}`;
-const ZEROS = Buffer.alloc(1024 * 1024);
+/** A source of zeros for preallocation and tail repair, made on first use (most processes never need it). */
+let zerosBuf: Buffer | undefined;
+function zeros(): Buffer {
+  zerosBuf ??= Buffer.alloc(1024 * 1024);
+  return zerosBuf;
+}
 const EAGER_FLUSH_BYTES = 512 * 1024;
 /**
  * Group writes up to this size are made on the event loop's thread: into the
@@ -695,8 +700,9 @@ async function preallocate(path: string, opts: Resolved): Promise<number> {
   const fd = await io.open(path, 'w+');
   try {
     if (opts.preallocate === 'zeros') {
-      for (let pos = 0; pos < opts.segmentSize; pos += ZEROS.length) {
-        await io.writeFully(fd, ZEROS, 0, Math.min(ZEROS.length, opts.segmentSize - pos), pos);
+      const z = zeros();
+      for (let pos = 0; pos < opts.segmentSize; pos += z.length) {
+        await io.writeFully(fd, z, 0, Math.min(z.length, opts.segmentSize - pos), pos);
       }
     } else {
       await io.ftruncate(fd, opts.segmentSize);
@@ -790,8 +796,9 @@ function encodeHeader(
 /** Clears a torn tail so that the next write continues right after the last whole record. */
 async function repairTail(fd: number, res: ScanResult, opts: Resolved): Promise<void> {
   if (res.garbageEnd <= res.tailEnd) return;
-  for (let pos = res.tailEnd; pos < res.garbageEnd; pos += ZEROS.length) {
-    await io.writeFully(fd, ZEROS, 0, Math.min(ZEROS.length, res.garbageEnd - pos), pos);
+  const z = zeros();
+  for (let pos = res.tailEnd; pos < res.garbageEnd; pos += z.length) {
+    await io.writeFully(fd, z, 0, Math.min(z.length, res.garbageEnd - pos), pos);
   }
   if (opts.sync) await io.fdatasync(fd);
 }
