@@ -120,6 +120,24 @@ export const EXTRA_ROWS: readonly CompareRow[] = [
     ],
     keys: 20_000,
   },
+  {
+    name: 'mem-100k',
+    description: 'memory: 100,000 distinct keys of 256 B written once (RSS growth per key)',
+    args: [
+      'put',
+      '--sequential-keys',
+      '--key-space',
+      '100000',
+      '--total',
+      '100000',
+      '--clients',
+      '100',
+      '--conns',
+      '10',
+      ...KV,
+    ],
+    keys: 100_000,
+  },
 ];
 
 /** Settings of one comparison. */
