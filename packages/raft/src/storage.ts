@@ -32,7 +32,21 @@ export function limitSize(ents: Entry[], maxSize: number | undefined): Entry[] {
   return n === ents.length ? ents : ents.slice(0, n);
 }
 
-/** An in-memory Storage: the reference implementation, also a write side. */
+/** Size of the blocks that small entries' data are copied into. */
+const ARENA_BLOCK = 256 * 1024;
+/** Entries at least this large get an exact copy of their own. */
+const ARENA_MAX_ENTRY = 16 * 1024;
+
+/**
+ * An in-memory Storage: the reference implementation, also a write side.
+ *
+ * Appended entries' data are copied: small ones into shared blocks in log
+ * order, larger ones into buffers of their exact size. The log can hold
+ * 100,000 entries; a caller's bytes are often a view into something much
+ * larger (a pooled 8 KiB allocation, a network read) that the view would keep
+ * alive for as long as the entry. Blocks are released as compaction drops
+ * the entries in them, oldest first.
+ */
 export class MemoryStorage implements Storage {
   private hardState: HardState = EMPTY_HARD_STATE;
   private snap: Snapshot = {
@@ -41,6 +55,8 @@ export class MemoryStorage implements Storage {
   };
   // ents[0] is a dummy holding the snapshot's index and term.
   private ents: Entry[] = [{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }];
+  private block: Uint8Array = EMPTY_BYTES;
+  private blockUsed = 0;
 
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.hardState, confState: this.snap.metadata.confState };
@@ -150,6 +166,24 @@ export class MemoryStorage implements Storage {
         `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`,
       );
     if (offset < this.ents.length) this.ents.length = offset;
-    for (const e of ents) this.ents.push(e);
+    for (const e of ents) {
+      const data = this.copyData(e.data);
+      this.ents.push(data === e.data ? e : { term: e.term, index: e.index, type: e.type, data });
+    }
+  }
+
+  private copyData(data: Uint8Array): Uint8Array {
+    const n = data.length;
+    if (n === 0) return data;
+    // new Uint8Array(view) copies (a Buffer's own slice() would not).
+    if (n >= ARENA_MAX_ENTRY) return new Uint8Array(data);
+    if (this.blockUsed + n > this.block.length) {
+      this.block = new Uint8Array(ARENA_BLOCK);
+      this.blockUsed = 0;
+    }
+    const copy = this.block.subarray(this.blockUsed, this.blockUsed + n);
+    copy.set(data);
+    this.blockUsed += n;
+    return copy;
   }
 }

@@ -31,6 +31,43 @@ describe('MemoryStorage', () => {
     expect(code(() => s.append(ents(9, 9)))).toBe('RAFT_INVARIANT');
   });
 
+  it("copies appended data: small entries share blocks, large ones get their own, callers' buffers are not kept", () => {
+    const s = new MemoryStorage();
+    // Views into one big buffer, as a network read or a pooled allocation hands out.
+    const big = new Uint8Array(1 << 20);
+    for (let i = 0; i < big.length; i++) big[i] = i & 0xff;
+    const small = (index: number): Entry => ({
+      term: 1,
+      index,
+      type: EntryType.Normal,
+      data: big.subarray(index * 100, index * 100 + 100),
+    });
+    const large: Entry = {
+      term: 1,
+      index: 3,
+      type: EntryType.Normal,
+      data: Buffer.from(big.subarray(0, 20_000)),
+    };
+    const empty: Entry = { term: 1, index: 4, type: EntryType.Normal, data: new Uint8Array(0) };
+    s.append([small(1), small(2), large, empty]);
+    const [e1, e2, e3, e4] = s.entries(1, 5);
+    expect(e1!.data).toEqual(big.subarray(100, 200));
+    expect(e2!.data).toEqual(big.subarray(200, 300));
+    expect(e1!.data.buffer).not.toBe(big.buffer);
+    expect(e1!.data.buffer).toBe(e2!.data.buffer);
+    expect(e1!.data.buffer.byteLength).toBeLessThan(big.length);
+    expect(Array.from(e3!.data)).toEqual(Array.from(big.subarray(0, 20_000)));
+    expect(e3!.data.buffer.byteLength).toBe(20_000);
+    expect(e4!.data.length).toBe(0);
+    // Later changes to the caller's bytes do not reach the log.
+    big.fill(0);
+    expect(e1!.data[0]).toBe(100 & 0xff);
+    expect(e3!.data[1]).toBe(1);
+    // A truncated suffix is rewritten with the new entries' data.
+    s.append([{ ...small(2), term: 2, data: new Uint8Array([7, 7]) }]);
+    expect(s.entries(2, 3)[0]!.data).toEqual(new Uint8Array([7, 7]));
+  });
+
   it('limits entries by size but returns at least one', () => {
     const s = new MemoryStorage();
     s.append(ents(1, 5));
