@@ -67,6 +67,14 @@ export interface RaftNodeOptions {
   readonly unsafeAckBeforeSync?: boolean;
 }
 
+/** The messages minus any MsgHup (never sent to peers); the same array when there is none. */
+function withoutHup(messages: readonly Message[]): readonly Message[] {
+  for (const m of messages) {
+    if (m.type === MessageType.MsgHup) return messages.filter((x) => x.type !== MessageType.MsgHup);
+  }
+  return messages;
+}
+
 export class RaftNode {
   readonly rawNode: RawNode;
   readonly #o: RaftNodeOptions;
@@ -74,8 +82,13 @@ export class RaftNode {
   #scheduled = false;
   #running = false;
   #stopped = false;
-  #idle: Promise<void> = Promise.resolve();
-  #idleResolve: (() => void) | undefined;
+  /** Callers of idle() waiting for the run in progress (made only when asked, not per run). */
+  #idleWaiters: (() => void)[] | undefined;
+  /** The setImmediate callback of {@link schedule}, made once rather than per turn. */
+  readonly #onImmediate = (): void => {
+    this.#scheduled = false;
+    void this.#run();
+  };
   #lead = 0n;
   #role: StateRole = StateRole.Follower;
   #term = 0;
@@ -141,29 +154,23 @@ export class RaftNode {
   schedule(): void {
     if (this.#scheduled || this.#stopped) return;
     this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.#run();
-    });
+    setImmediate(this.#onImmediate);
   }
 
   /** Resolves when no Ready is being processed. */
   async idle(): Promise<void> {
-    await this.#idle;
+    if (this.#running) await new Promise<void>((r) => (this.#idleWaiters ??= []).push(r));
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#ticker?.cancel();
-    await this.#idle;
+    await this.idle();
   }
 
   async #run(): Promise<void> {
     if (this.#running || this.#stopped) return;
     this.#running = true;
-    this.#idle = new Promise((resolve) => {
-      this.#idleResolve = resolve;
-    });
     try {
       while (!this.#stopped && this.rawNode.hasReady()) {
         await this.#handle(this.rawNode.ready());
@@ -172,7 +179,11 @@ export class RaftNode {
       this.#fail(err);
     } finally {
       this.#running = false;
-      this.#idleResolve?.();
+      const waiters = this.#idleWaiters;
+      if (waiters !== undefined) {
+        this.#idleWaiters = undefined;
+        for (const w of waiters) w();
+      }
     }
   }
 
@@ -249,7 +260,9 @@ export class RaftNode {
     const persist = rd.hardState !== undefined || rd.entries.length > 0;
     let saving: Promise<void> | undefined;
     if (persist) {
-      await this.#o.failpoint?.('raftBeforeSave');
+      // Only awaited when set: awaiting undefined still costs a promise and a turn.
+      const fp = this.#o.failpoint;
+      if (fp !== undefined) await fp('raftBeforeSave');
       if (this.#mustSync(rd)) {
         saving = this.#o.memberStorage.save(rd.hardState, rd.entries);
         // Awaited below; this only keeps a failure during the early apply
@@ -269,7 +282,7 @@ export class RaftNode {
     }
     if (deferSend) this.#sendLater(rd.messages);
     if (saving !== undefined) await saving;
-    if (persist) await this.#o.failpoint?.('raftAfterSave');
+    if (persist && this.#o.failpoint !== undefined) await this.#o.failpoint('raftAfterSave');
     if (rd.hardState !== undefined) {
       this.#o.raftStorage.setHardState(rd.hardState);
       this.#term = rd.hardState.term;
@@ -279,9 +292,10 @@ export class RaftNode {
       this.#o.raftStorage.applySnapshot(rd.snapshot);
       await hooks.applySnapshot(rd.snapshot);
     }
-    if (rd.entries.length > 0) this.#o.raftStorage.append([...rd.entries]);
+    // MemoryStorage.append keeps the entries, not the array: no copy needed.
+    if (rd.entries.length > 0) this.#o.raftStorage.append(rd.entries);
 
-    if (!leader) this.#sendNow(rd.messages.filter((m) => m.type !== MessageType.MsgHup));
+    if (!leader) this.#sendNow(withoutHup(rd.messages));
 
     if (early < committed.length) {
       await hooks.applyEntries(early === 0 ? committed : committed.slice(early));

@@ -121,12 +121,14 @@ export class WalMemberStorage implements MemberStorage {
     };
   }
 
-  async save(
+  save(
     hardState: HardState | undefined,
     entries: readonly Entry[],
     options?: { readonly sync?: boolean },
   ): Promise<void> {
-    await this.wal.save(hardState, entries.map(toWalEntry), options);
+    // The WAL's own promise, not another one wrapped around it (Wal.save
+    // reports every error as a rejection, so no async wrapper is needed).
+    return this.wal.save(hardState, entries.map(toWalEntry), options);
   }
 
   async saveSnapshot(snapshot: Snapshot): Promise<void> {

@@ -41,21 +41,27 @@ type CampaignType = 'pre-election' | 'election' | 'transfer';
 const CAMPAIGN_TRANSFER = new TextEncoder().encode('CampaignTransfer');
 
 /** Builds a full message from the fields that matter. */
+/** The entries of a message that carries none: shared (messages are immutable), not one array each. */
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+
 export function makeMessage(p: Partial<Message> & { type: MessageTypeT }): Message {
-  return {
+  // Built directly rather than with a spread: a Raft message is made for
+  // every proposal and every append, and the spread allocated a throwaway object.
+  const m: { -readonly [K in keyof Message]: Message[K] } = {
     type: p.type,
     to: p.to ?? None,
     from: p.from ?? None,
     term: p.term ?? 0,
     logTerm: p.logTerm ?? 0,
     index: p.index ?? 0,
-    entries: p.entries ?? [],
+    entries: p.entries ?? NO_ENTRIES,
     commit: p.commit ?? 0,
     reject: p.reject ?? false,
     rejectHint: p.rejectHint ?? 0,
     context: p.context ?? EMPTY_BYTES,
-    ...(p.snapshot !== undefined ? { snapshot: p.snapshot } : {}),
   };
+  if (p.snapshot !== undefined) m.snapshot = p.snapshot;
+  return m;
 }
 
 // The Raft state machine. Everything it wants done is collected in `msgs`,

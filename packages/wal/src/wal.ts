@@ -188,8 +188,10 @@ export class Wal {
   private queue: Op[] = [];
   private queuedBytes = 0;
   private flushing = false;
-  private idle: Promise<void> = Promise.resolve();
-  private markIdle: () => void = () => {};
+  /** Callers of close() waiting for the flush in progress (made only when asked, not per flush). */
+  private idleWaiters: (() => void)[] | undefined;
+  /** The microtask that starts a flush, made once rather than per save. */
+  private readonly drainSoon = (): void => void this.drain();
   private prealloc: Promise<number> | undefined;
   private failed: WalError | undefined;
   private closed = false;
@@ -410,7 +412,7 @@ export class Wal {
    * in flight share the next write and fdatasync. The data is copied (and
    * checksummed) before save returns, so the caller may reuse its buffers.
    */
-  async save(
+  save(
     hardState: WalHardState | undefined,
     entries: readonly WalEntry[],
     options?: WalSaveOptions,
@@ -498,7 +500,7 @@ export class Wal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.idle;
+    if (this.flushing) await new Promise<void>((r) => (this.idleWaiters ??= []).push(r));
     try {
       const pre = this.prealloc;
       this.prealloc = undefined;
@@ -516,6 +518,21 @@ export class Wal {
   /** Counters since open: group writes, syncs, bytes, cuts. */
   get stats(): WalStats {
     return { ...this.counters };
+  ): Promise<void> {
+    // Not an async function: that would wrap enqueue's promise in a second
+    // one per save. Errors still arrive as a rejection, never a throw.
+    try {
+      return this.saveNow(hardState, entries, options);
+    } catch (err) {
+      // Everything saveNow throws is a WalError; the check only satisfies the type.
+      return Promise.reject(err instanceof Error ? err : new WalError('WAL_STATE', String(err)));
+    }
+  }
+
+  private saveNow(
+    hardState: WalHardState | undefined,
+    entries: readonly WalEntry[],
+    options: WalSaveOptions | undefined,
   }
 
   private checkUsable(): void {
@@ -545,12 +562,11 @@ export class Wal {
       this.queuedBytes += buf?.length ?? 0;
       if (!this.flushing) {
         this.flushing = true;
-        this.idle = new Promise<void>((r) => (this.markIdle = r));
         // Usually a microtask, so saves issued in the same tick join the first
         // write. With a lot already queued, write at once instead: saves still
         // being framed in this tick then overlap the disk and form the next group.
         if (this.queuedBytes >= EAGER_FLUSH_BYTES) void this.drain();
-        else queueMicrotask(() => void this.drain());
+        else queueMicrotask(this.drainSoon);
       }
     });
   }
@@ -601,7 +617,11 @@ export class Wal {
       }
     }
     this.flushing = false;
-    this.markIdle();
+    const waiters = this.idleWaiters;
+    if (waiters !== undefined) {
+      this.idleWaiters = undefined;
+      for (const w of waiters) w();
+    }
   }
 
   private syncsOnLoop(): boolean {
@@ -617,7 +637,9 @@ export class Wal {
     let size = 0;
     for (const op of batch) if (op.buf) size += op.buf.length;
     if (size === 0) return [];
-    const group = Buffer.alloc(paddedSize(8));
+    // Zeroed (the padding is part of the format), but cut from Node's shared
+    // pool rather than given an ArrayBuffer of its own for every write.
+    const group = Buffer.allocUnsafe(paddedSize(8)).fill(0);
     // The group record tells recovery where this write began (see scan.ts).
     writeU64(group, HEADER_SIZE, group.length + size);
     let crc = sealRecord(group, 0, this.lastCrc, RecordType.Group, 8);
