@@ -22,7 +22,14 @@ import {
   sealRecord,
   writeU64,
 } from './record';
-import { listSegments, scanSegments, type ScanResult } from './scan';
+import {
+  listSegments,
+  readSegmentData,
+  readSegmentMetadata,
+  scanSegments,
+  type ScanResult,
+  type SegmentData,
+} from './scan';
 import { TMP_SUFFIX, segmentName, type SegmentName } from './segment-name';
 import type { WalEntry, WalHardState, WalSnapshotMarker } from './types';
 
@@ -108,6 +115,45 @@ function zeros(): Buffer {
   zerosBuf ??= Buffer.alloc(1024 * 1024);
   return zerosBuf;
 }
+/**
+ * Bytes of segments {@link Wal.openAtChosenMarker} keeps from its first pass
+ * for its second (two default segments); older ones beyond it are read again.
+ */
+const OPEN_HOLD_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Segments read by an open's first pass, newest kept up to a byte budget:
+ * the second pass reads the newest segments (from the marker's on), so the
+ * oldest are dropped first, and it reads any dropped one from its file again.
+ * Exported for its test only; not part of the package API.
+ */
+export class HeldSegments {
+  private readonly held = new Map<string, SegmentData>();
+  private bytes = 0;
+  constructor(private readonly budget: number) {}
+
+  async read(file: string): Promise<SegmentData> {
+    const d = await readSegmentData(file);
+    this.held.set(file, d);
+    this.bytes += d.data.length;
+    for (const [f, h] of this.held) {
+      if (this.bytes <= this.budget) break;
+      this.held.delete(f);
+      this.bytes -= h.data.length;
+    }
+    return d;
+  }
+
+  /** The bytes of `file` from the first pass (released to the caller), or read again. */
+  take(file: string): Promise<SegmentData> {
+    const d = this.held.get(file);
+    if (d === undefined) return readSegmentData(file);
+    this.held.delete(file);
+    this.bytes -= d.data.length;
+    return Promise.resolve(d);
+  }
+}
+
 const EAGER_FLUSH_BYTES = 512 * 1024;
 /**
  * Group writes up to this size are made on the event loop's thread: into the
@@ -303,12 +349,68 @@ export class Wal {
     marker: WalSnapshotMarker,
     options?: WalOpenOptions,
   ): Promise<Wal> {
-    const opts = resolveOptions(options);
     checkMarker(marker);
+    return Wal.openLocked(dir, options, () => Promise.resolve({ marker }));
+  }
+
+  /**
+   * Opens the WAL in `dir` at a snapshot marker chosen from the WAL itself,
+   * reading the segments once: what {@link readSnapshotMarkers} followed by
+   * {@link open} do, without reading every file twice. Takes the lock, reads
+   * and verifies every segment (as readSnapshotMarkers does), passes the
+   * markers that are safe to load (index <= saved commit, oldest first) to
+   * `choose`, then opens at the marker it returns (e.g. that of the snapshot
+   * {@link SnapshotStore.loadNewestAvailable} found, or `{index: 0, term: 0}`)
+   * from the bytes already read, with every check and repair of {@link open}.
+   */
+  static async openAtChosenMarker(
+    dir: string,
+    choose: (markers: WalSnapshotMarker[]) => Promise<WalSnapshotMarker>,
+    options?: WalOpenOptions,
+  ): Promise<Wal> {
+    return Wal.openLocked(dir, options, async (segments) => {
+      const held = new HeldSegments(OPEN_HOLD_BYTES);
+      const all = await scanSegments(dir, segments, {
+        marker: { index: 0, term: 0 },
+        collectEntries: false,
+        readSegment: (file) => held.read(file),
+      });
+      const commit = all.hardState?.commit ?? 0;
+      const marker = await choose(all.snapshots.filter((m) => m.index <= commit));
+      checkMarker(marker);
+      return { marker, readSegment: (file) => held.take(file) };
+    });
+  }
+
+  /**
+   * The metadata of the WAL in `dir`, read from the head of its first segment
+   * only (its crc and metadata records, verified: damage there is WAL_CORRUPT
+   * as in {@link open}). Takes no lock and verifies nothing else: {@link open}
+   * still checks every segment, including that all carry this metadata.
+   */
+  static async readMetadata(dir: string): Promise<Uint8Array> {
+    if (!(await Wal.exists(dir))) throw new WalError('WAL_NOT_FOUND', 'no WAL', { file: dir });
+    const segments = await listSegments(dir, false);
+    const first = segments[0];
+    if (first === undefined) throw new WalError('WAL_NOT_FOUND', 'no WAL', { file: dir });
+    return readSegmentMetadata(dir, first);
+  }
+
+  /** Lock, list, let `prepare` pick the marker (and the bytes' source), then scan from it. */
+  private static async openLocked(
+    dir: string,
+    options: WalOpenOptions | undefined,
+    prepare: (segments: readonly SegmentName[]) => Promise<{
+      marker: WalSnapshotMarker;
+      readSegment?: (file: string) => Promise<SegmentData>;
+    }>,
+  ): Promise<Wal> {
+    const opts = resolveOptions(options);
     if (!(await Wal.exists(dir))) throw new WalError('WAL_NOT_FOUND', 'no WAL', { file: dir });
     const releaseLock = await acquireLock(join(dir, LOCK_NAME));
     try {
       const segments = await listSegments(dir, true);
+      const { marker, readSegment } = await prepare(segments);
       let start = -1;
       for (let i = segments.length - 1; i >= 0; i--) {
         if (segments[i]!.firstIndex <= marker.index) {
@@ -326,7 +428,7 @@ export class Wal {
         );
       }
       const kept = segments.slice(start);
-      const res = await scanSegments(dir, kept, { marker, collectEntries: true });
+      const res = await scanSegments(dir, kept, { marker, collectEntries: true, readSegment });
       const metadata = res.metadata;
       const lastName = join(dir, kept[kept.length - 1]!.name);
       if (metadata === undefined)
@@ -416,6 +518,21 @@ export class Wal {
     hardState: WalHardState | undefined,
     entries: readonly WalEntry[],
     options?: WalSaveOptions,
+  ): Promise<void> {
+    // Not an async function: that would wrap enqueue's promise in a second
+    // one per save. Errors still arrive as a rejection, never a throw.
+    try {
+      return this.saveNow(hardState, entries, options);
+    } catch (err) {
+      // Everything saveNow throws is a WalError; the check only satisfies the type.
+      return Promise.reject(err instanceof Error ? err : new WalError('WAL_STATE', String(err)));
+    }
+  }
+
+  private saveNow(
+    hardState: WalHardState | undefined,
+    entries: readonly WalEntry[],
+    options: WalSaveOptions | undefined,
   ): Promise<void> {
     this.checkUsable();
     if (this.mustRead) throw new WalError('WAL_STATE', 'call readAll before saving');
@@ -518,21 +635,6 @@ export class Wal {
   /** Counters since open: group writes, syncs, bytes, cuts. */
   get stats(): WalStats {
     return { ...this.counters };
-  ): Promise<void> {
-    // Not an async function: that would wrap enqueue's promise in a second
-    // one per save. Errors still arrive as a rejection, never a throw.
-    try {
-      return this.saveNow(hardState, entries, options);
-    } catch (err) {
-      // Everything saveNow throws is a WalError; the check only satisfies the type.
-      return Promise.reject(err instanceof Error ? err : new WalError('WAL_STATE', String(err)));
-    }
-  }
-
-  private saveNow(
-    hardState: WalHardState | undefined,
-    entries: readonly WalEntry[],
-    options: WalSaveOptions | undefined,
   }
 
   private checkUsable(): void {
