@@ -28,6 +28,24 @@ function keyString(key: Uint8Array): string {
   ).toString('latin1');
 }
 
+/** Below this length Buffer.from copies into Node's shared pool (half its size, as Node decides). */
+const POOLED_BELOW = Buffer.poolSize >>> 1;
+
+/**
+ * The bytes a buffered write keeps until its commit has finished (typically
+ * longer than two scavenges, so they are promoted to the old generation).
+ * A small Uint8Array that is not a Buffer (mvcc's revision keys and encoded
+ * values) is copied into the shared pool: the write then holds one view of a
+ * shared block instead of its own ArrayBuffer (and, for a key, its Map key
+ * no longer needs `.buffer`, which moves a small on-heap array's bytes into
+ * a new off-heap allocation). Large arrays and Buffers are kept as given.
+ */
+function held(bytes: Uint8Array): Buffer {
+  if (Buffer.isBuffer(bytes)) return bytes;
+  if (bytes.length < POOLED_BELOW) return Buffer.from(bytes);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function byKey(a: BufferedWrite, b: BufferedWrite): number {
   return Buffer.compare(a.key, b.key);
 }
@@ -49,8 +67,10 @@ class BucketBuffer {
   readonly #list: BufferedWrite[] = [];
   #sorted = true;
 
-  set(key: Uint8Array, value: Uint8Array | undefined): void {
-    const id = keyString(key);
+  set(bytes: Uint8Array, bytesValue: Uint8Array | undefined): void {
+    const key = held(bytes);
+    const value = bytesValue === undefined ? undefined : held(bytesValue);
+    const id = key.toString('latin1');
     const existing = this.#map.get(id);
     if (existing !== undefined) {
       existing.value = value;
