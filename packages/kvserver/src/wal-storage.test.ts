@@ -1,5 +1,5 @@
 import fsSync from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import fsp, { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -35,4 +35,70 @@ describe('WalMemberStorage syncOnLoop', () => {
       await storage.close();
     });
   }
+});
+
+describe('WalMemberStorage restart', () => {
+  const conf = {
+    voters: [1n],
+    learners: [],
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  };
+  const ent = (index: number) => ({
+    index,
+    term: 2,
+    type: EntryType.Normal,
+    data: Buffer.from(`e${index}`),
+  });
+
+  it('reads the identity from the WAL head and restores from the newest snapshot, reading the WAL once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kv-wal-storage-'));
+    dirs.push(dir);
+    const options = {
+      walDir: join(dir, 'wal'),
+      snapDir: join(dir, 'snap'),
+      metadata: Buffer.from('member=1'),
+      sync: false,
+    };
+    const first = await WalMemberStorage.open(options);
+    const all = Array.from({ length: 30 }, (_, i) => ent(i + 1));
+    await first.storage.save({ term: 2, vote: 1n, commit: 20 }, all.slice(0, 20));
+    await first.storage.saveSnapshot({
+      metadata: { index: 10, term: 2, confState: conf },
+      data: Buffer.from('state@10'),
+    });
+    await first.storage.save({ term: 2, vote: 1n, commit: 25 }, all.slice(20));
+    await first.storage.close();
+
+    expect(Buffer.from(await WalMemberStorage.readMetadata(options.walDir)).toString()).toBe(
+      'member=1',
+    );
+    const realOpen = fsp.open.bind(fsp);
+    const opened: string[] = [];
+    vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
+      opened.push(String(args[0]));
+      return realOpen(...args);
+    });
+    const again = await WalMemberStorage.open(options);
+    vi.restoreAllMocks();
+    const segments = (await readdir(options.walDir)).filter((n) => n.endsWith('.wal'));
+    // Each segment is read once (the writer then reopens the last one by fd, not through fs/promises).
+    expect(opened.filter((f) => f.endsWith('.wal')).sort()).toEqual(
+      segments.map((n) => join(options.walDir, n)).sort(),
+    );
+    expect(again.boot.snapshot?.metadata.index).toBe(10);
+    expect(Buffer.from(again.boot.snapshot?.data ?? []).toString()).toBe('state@10');
+    expect(again.boot.hardState).toEqual({ term: 2, vote: 1n, commit: 25 });
+    expect(again.boot.entries.map((e) => e.index)).toEqual(all.slice(10).map((e) => e.index));
+    expect(again.boot.entries.map((e) => Buffer.from(e.data).toString())).toEqual(
+      all.slice(10).map((e) => e.data.toString()),
+    );
+    await again.storage.close();
+
+    // Another member's identity is still refused.
+    await expect(
+      WalMemberStorage.open({ ...options, metadata: Buffer.from('member=2') }),
+    ).rejects.toMatchObject({ code: 'WAL_METADATA_MISMATCH' });
+  });
 });

@@ -72,15 +72,10 @@ export class WalMemberStorage implements MemberStorage {
   }
 
   /** The identity stored in an existing WAL (written by {@link WalMemberStorage.open} at creation). */
-  static async readMetadata(walDir: string): Promise<Uint8Array> {
-    const markers = await Wal.readSnapshotMarkers(walDir);
-    const marker = markers[markers.length - 1] ?? { index: 0, term: 0 };
-    const wal = await Wal.open(walDir, marker);
-    try {
-      return (await wal.readAll()).metadata;
-    } finally {
-      await wal.close();
-    }
+  static readMetadata(walDir: string): Promise<Uint8Array> {
+    // Only the first segment's head: open verifies the whole WAL (and that
+    // every segment carries this metadata) right after.
+    return Wal.readMetadata(walDir);
   }
 
   /** Opens (or creates) the member's storage and returns what it holds. */
@@ -96,18 +91,24 @@ export class WalMemberStorage implements MemberStorage {
       const wal = await Wal.create(options.walDir, options.metadata, { sync });
       await wal.close();
     }
-    const markers = await Wal.readSnapshotMarkers(options.walDir);
-    const stored = await snapshots.loadNewestAvailable(markers);
-    const snapshot = stored !== undefined ? decodeSnapshotFile(stored.data) : undefined;
-    const marker =
-      snapshot !== undefined
-        ? { index: snapshot.metadata.index, term: snapshot.metadata.term }
-        : { index: 0, term: 0 };
-    const wal = await Wal.open(options.walDir, marker, {
-      sync,
-      syncOnLoop: options.syncOnLoop ?? 'auto',
-      expectedMetadata: options.metadata,
-    });
+    let snapshot: Snapshot | undefined;
+    // One pass over the segments: the WAL lists its loadable markers, the
+    // newest snapshot file among them is chosen, and the WAL opens there.
+    const wal = await Wal.openAtChosenMarker(
+      options.walDir,
+      async (markers) => {
+        const stored = await snapshots.loadNewestAvailable(markers);
+        snapshot = stored !== undefined ? decodeSnapshotFile(stored.data) : undefined;
+        return snapshot !== undefined
+          ? { index: snapshot.metadata.index, term: snapshot.metadata.term }
+          : { index: 0, term: 0 };
+      },
+      {
+        sync,
+        syncOnLoop: options.syncOnLoop ?? 'auto',
+        expectedMetadata: options.metadata,
+      },
+    );
     const contents = await wal.readAll();
     const hs = contents.hardState;
     return {
