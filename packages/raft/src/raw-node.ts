@@ -51,10 +51,6 @@ export interface Ready {
   readonly mustSync: boolean;
 }
 
-function hardStateEqual(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
 /**
  * A Raft node driven by its caller: no threads, timers or I/O. Tick it, step
  * messages into it, propose, and process Ready batches.
@@ -201,13 +197,26 @@ export class RawNode {
     return getBasicStatus(this.raft);
   }
 
+  /** Whether raft.softState() differs from the last one handed out. */
+  private softStateChanged(): boolean {
+    const r = this.raft;
+    const prev = this.prevSoftSt;
+    return r.lead !== prev.lead || r.state !== prev.role;
+  }
+
+  /** Whether raft.hardState() differs from the last one handed out (field by field). */
+  private hardStateChanged(): boolean {
+    const r = this.raft;
+    const prev = this.prevHardSt;
+    return r.term !== prev.term || r.vote !== prev.vote || r.raftLog.committed !== prev.commit;
+  }
+
   /** Whether ready() would return something to do. */
   hasReady(): boolean {
     const r = this.raft;
-    const ss = r.softState();
-    if (ss.lead !== this.prevSoftSt.lead || ss.role !== this.prevSoftSt.role) return true;
-    const hs = r.hardState();
-    if (!hardStateEqual(hs, this.prevHardSt)) return true;
+    // Compared field by field: this runs on every turn of the caller's loop,
+    // and building the soft and hard state objects just to compare them was garbage.
+    if (this.softStateChanged() || this.hardStateChanged()) return true;
     if (r.raftLog.nextUnstableSnapshot() !== undefined) return true;
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true;
     if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts()) return true;
@@ -227,8 +236,6 @@ export class RawNode {
       if (m.to === r.id) steps.push(m);
       else messages.push(m);
     }
-    const ss = r.softState();
-    const hs = r.hardState();
     const snap = r.raftLog.nextUnstableSnapshot();
     const rd: {
       -readonly [K in keyof Ready]: Ready[K];
@@ -239,7 +246,8 @@ export class RawNode {
       messages,
       mustSync: false,
     };
-    if (ss.lead !== this.prevSoftSt.lead || ss.role !== this.prevSoftSt.role) {
+    if (this.softStateChanged()) {
+      const ss = r.softState();
       rd.softState = ss;
       this.prevSoftSt = ss;
     }
@@ -247,12 +255,9 @@ export class RawNode {
     // Only new entries, a snapshot or a new term/vote need an fsync; a
     // commit index change alone can be recovered from the log.
     rd.mustSync =
-      entries.length > 0 ||
-      snap !== undefined ||
-      hs.term !== prevHs.term ||
-      hs.vote !== prevHs.vote;
-    const hsChanged = !hardStateEqual(hs, prevHs);
-    if (hsChanged) {
+      entries.length > 0 || snap !== undefined || r.term !== prevHs.term || r.vote !== prevHs.vote;
+    if (this.hardStateChanged()) {
+      const hs = r.hardState();
       rd.hardState = hs;
       this.prevHardSt = hs;
     }

@@ -232,6 +232,8 @@ export class Wal {
   private unread: WalContents | undefined;
   private mustRead: boolean;
   private queue: Op[] = [];
+  /** The previous batch's array, emptied, taken as the next queue (no new array per flush). */
+  private spare: Op[] | undefined;
   private queuedBytes = 0;
   private flushing = false;
   /** Callers of close() waiting for the flush in progress (made only when asked, not per flush). */
@@ -676,10 +678,12 @@ export class Wal {
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue;
-      this.queue = [];
+      this.queue = this.spare ?? [];
+      this.spare = undefined;
       this.queuedBytes = 0;
       if (this.failed) {
         for (const op of batch) op.reject(this.failed);
+        this.recycle(batch);
         continue;
       }
       try {
@@ -698,7 +702,7 @@ export class Wal {
           this.counters.writes++;
           this.counters.bytes += n;
           if (this.offset >= this.opts.segmentSize) await this.cut();
-          else if (this.opts.sync && batch.some((op) => op.sync)) {
+          else if (this.opts.sync && anySync(batch)) {
             const started = performance.now();
             if (isLoneWrite(batch, n) && this.syncsOnLoop()) io.fdatasyncSync(this.fd);
             else await io.fdatasync(this.fd);
@@ -717,6 +721,7 @@ export class Wal {
         });
         for (const op of batch) op.reject(this.failed);
       }
+      this.recycle(batch);
     }
     this.flushing = false;
     const waiters = this.idleWaiters;
@@ -724,6 +729,12 @@ export class Wal {
       this.idleWaiters = undefined;
       for (const w of waiters) w();
     }
+  }
+
+  /** Keeps a drained batch's array for the next queue (its settled ops are dropped). */
+  private recycle(batch: Op[]): void {
+    batch.length = 0;
+    this.spare = batch;
   }
 
   private syncsOnLoop(): boolean {
@@ -813,6 +824,12 @@ export class Wal {
  * concurrent writers, whose next requests the loop should keep reading while
  * the disk syncs.
  */
+/** Whether any save of the batch asked for an fdatasync (a loop, not a closure per flush). */
+function anySync(batch: readonly Op[]): boolean {
+  for (const op of batch) if (op.sync) return true;
+  return false;
+}
+
 function isLoneWrite(batch: readonly Op[], bytes: number): boolean {
   if (bytes > SYNC_ON_LOOP_BYTES) return false;
   let entries = 0;
