@@ -61,7 +61,8 @@ export interface WriteTxn {
 interface Staged {
   readonly main: number;
   readonly values: Uint8Array[];
-  readonly tombstones: Set<number>;
+  /** Subs that are deletes; made by the first delete (most write txns are puts only). */
+  tombstones: Set<number> | undefined;
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -524,7 +525,7 @@ export class MvccStore {
     for (const ki of live) {
       const key = binaryToBytes(ki.key);
       staged.values[sub] = encodeKeyValue(tombstoneKv(key));
-      staged.tombstones.add(sub);
+      (staged.tombstones ??= new Set()).add(sub);
       this.setLease(ki, 0n);
       ki.tombstone(main, sub);
       sub++;
@@ -544,7 +545,7 @@ export class MvccStore {
     for (let sub = 0; sub < values.length; sub++) {
       this.backend.put(
         'key',
-        encodeRevision(main, sub, tombstones.has(sub)),
+        encodeRevision(main, sub, tombstones?.has(sub) === true),
         values[sub] as Uint8Array,
       );
     }
@@ -694,7 +695,7 @@ class Txn implements WriteTxn {
     private readonly store: MvccStore,
     readonly revision: number,
   ) {
-    this.staged = { main: revision, values: [], tombstones: new Set() };
+    this.staged = { main: revision, values: [], tombstones: undefined };
   }
 
   range(
