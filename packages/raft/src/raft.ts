@@ -410,8 +410,18 @@ export class Raft {
     }
     if (!this.increaseUncommittedSize(ents)) return false;
     li = this.raftLog.append(ents);
-    // Self-acknowledge once persisted: delivered back to us on advance.
-    this.send(makeMessage({ type: MessageType.MsgAppResp, to: this.id, index: li }));
+    // Self-acknowledge once persisted: delivered back to us on advance. Built
+    // with the from and term send() would fill in and queued as send() queues
+    // an MsgAppResp, so there is no second copy per proposal.
+    this.msgsAfterAppend.push(
+      makeMessage({
+        type: MessageType.MsgAppResp,
+        to: this.id,
+        from: this.id,
+        term: this.term,
+        index: li,
+      }),
+    );
     return true;
   }
 
