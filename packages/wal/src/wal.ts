@@ -117,9 +117,11 @@ function zeros(): Buffer {
 }
 /**
  * Bytes of segments {@link Wal.openAtChosenMarker} keeps from its first pass
- * for its second (two default segments); older ones beyond it are read again.
+ * for its second; older ones beyond it are read again. Enough for the usual
+ * partly filled last segment; a full 64 MiB one is read twice rather than
+ * raising the member's peak memory at every restart.
  */
-const OPEN_HOLD_BYTES = 128 * 1024 * 1024;
+const OPEN_HOLD_BYTES = 32 * 1024 * 1024;
 
 /**
  * Segments read by an open's first pass, newest kept up to a byte budget:
