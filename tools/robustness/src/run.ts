@@ -110,8 +110,9 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
         message: `a member does not come back after the faults: ${(err as Error).message.slice(0, 2000)}`,
       });
     }
+    // A fault that could not be carried out says why, healthy cluster or not.
+    for (const f of scheduler.failures) findings.push({ check: 'availability', message: f });
     if (healthy) {
-      for (const f of scheduler.failures) findings.push({ check: 'availability', message: f });
       finalRevision = await highestRevision(cluster, findings);
       // Every member's full log, each read from that member alone; all
       // watchers catch up in parallel (a broken server may never get there).
