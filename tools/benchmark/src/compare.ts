@@ -15,7 +15,7 @@ import type { Transport } from './connections';
 import { runBenchmark } from './run';
 import type { BenchResult } from './run';
 import { startServer } from './servers';
-import type { ServerFlags, ServerKind, StartServerOptions } from './servers';
+import type { RunningCluster, ServerFlags, ServerKind, StartServerOptions } from './servers';
 import { withTimeout } from './shard';
 
 /** One workload of the comparison: a load-generator command line without endpoints or duration. */
@@ -221,6 +221,22 @@ export async function measureRow(
       generatorCpuSeconds: 0,
     };
   }
+  // Whatever happens from here on (a bad row, a member that died), the
+  // members are stopped: a leaked server would skew every later row.
+  try {
+    return await measureStarted(row, server, members, o, cluster);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function measureStarted(
+  row: CompareRow,
+  server: ServerKind,
+  members: 1 | 3,
+  o: Pick<CompareOptions, 'durationMs' | 'warmupMs' | 'transport'>,
+  cluster: RunningCluster,
+): Promise<Measurement> {
   let result: BenchResult | undefined;
   let failure: string | undefined;
   const warmupMs = o.warmupMs ?? 0;
@@ -261,7 +277,6 @@ export async function measureRow(
   } catch (err) {
     failure ??= `member died: ${err instanceof Error ? err.message : String(err)}`;
   }
-  await cluster.stop();
   const peakBefore = Math.max(0, ...before.map((u) => u.peakRssBytes));
   const peakAfter = Math.max(0, ...after.map((u) => u.peakRssBytes));
   return {

@@ -1,7 +1,9 @@
 // The compare runner against real etcd, with the "kv" side pointed at etcd
 // too so that the pluggable path and the ratio row run without our server.
 import { describe, it, expect } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   formatTable,
   measureRow,
@@ -9,7 +11,7 @@ import {
   runCompare,
   STANDARD_ROWS,
 } from '../src/compare';
-import type { Measurement } from '../src/compare';
+import type { CompareRow, Measurement } from '../src/compare';
 import { ETCD_BINARY, processUsage, startServer } from '../src/servers';
 
 function alive(pid: number): boolean {
@@ -70,6 +72,40 @@ describe('compare', () => {
     expect(m.result!.errorCount).toBe(0);
     const cold = await measureRow(putRow, 'etcd', 1, { durationMs: 200, warmupMs: 0, flags: {} });
     expect(cold.warmupOps).toBe(0);
+  });
+
+  it('stops the members even when the row itself is broken', async () => {
+    const tmpRoot = mkdtempSync(join(tmpdir(), 'compare-broken-'));
+    try {
+      // A programming error (no args at all) throws inside measureRow.
+      const broken = {
+        name: 'broken',
+        description: 'test',
+        args: undefined,
+      } as unknown as CompareRow;
+      await expect(
+        measureRow(broken, 'etcd', 1, {
+          durationMs: 200,
+          warmupMs: 200,
+          flags: {},
+          start: { etcd: { tmpRoot } },
+        }),
+      ).rejects.toThrow(TypeError);
+      // The member's data dir is gone (stop() removes it) and no etcd runs from it.
+      expect(readdirSync(tmpRoot)).toEqual([]);
+      const running = readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(tmpRoot);
+          } catch {
+            return false;
+          }
+        });
+      expect(running).toEqual([]);
+    } finally {
+      rmSync(tmpRoot, { recursive: true, force: true });
+    }
   });
 
   it('parses --warmup, defaults it to 3 s, and --quick turns it off', () => {
