@@ -108,6 +108,37 @@ describe('EtcdServer, single member', () => {
   });
 });
 
+describe('EtcdServer, a recorded snapshot ahead of the backend', () => {
+  it("refuses to start when the data of that snapshot is missing, in etcd's words", async () => {
+    cluster = await TestCluster.start({ size: 1 });
+    const m = await cluster.waitForLeader();
+    await m.server.put(putReq('k', 'v'));
+    const applied = m.server.appliedIndex;
+    await cluster.stopMember(0);
+    // As after a crash between recording a leader's snapshot and replacing
+    // the backend, with the received data lost.
+    const storage = cluster.members[0]!.storage;
+    storage.snapshot = {
+      data: new Uint8Array(0),
+      metadata: {
+        index: applied + 50,
+        term: 1,
+        confState: {
+          voters: [m.id],
+          learners: [],
+          votersOutgoing: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+    };
+    storage.hardState = { ...storage.hardState!, commit: applied + 50 };
+    await expect(cluster.restartMember(0)).rejects.toThrow(
+      `failed to find database snapshot file for index ${applied + 50}`,
+    );
+  });
+});
+
 describe('EtcdServer, three members', () => {
   it('replicates writes and serves linearizable reads on followers', async () => {
     cluster = await TestCluster.start({ size: 3 });

@@ -208,7 +208,6 @@ export class EtcdServer {
     autoLeave: false,
   };
   #snapshotting = false;
-  #pendingSnapshots = new Map<number, Uint8Array[]>();
   #leaderWaiters: (() => void)[] = [];
   #stopped = false;
   #leaseTimer: { cancel(): void } | undefined;
@@ -273,10 +272,38 @@ export class EtcdServer {
     return s;
   }
 
+  /**
+   * A member that crashed after recording a snapshot from the leader and
+   * before its data replaced the backend restarts with a log that begins
+   * after the snapshot: the backend is replaced now, from the data kept on
+   * disk (etcd's recoverSnapshotBackend), or entries in between would never
+   * be applied. Received data that is no longer needed is deleted.
+   */
+  async #recoverSnapshotBackend(): Promise<void> {
+    const storage = this.#o.memberStorage;
+    const index = this.#o.boot.snapshot?.metadata.index ?? 0;
+    if (index > this.#consistentIndex) {
+      const data = await storage.snapshotData(index);
+      if (data === undefined) {
+        throw new Error(
+          `failed to recover v3 backend from snapshot: failed to find database snapshot file for index ${index} (backend consistent index ${this.#consistentIndex}) (snap: snapshot file doesn't exist)`,
+        );
+      }
+      await this.mvcc.restore(data);
+      this.#consistentIndex = await this.#readConsistentIndex();
+      this.#log.info(
+        { index, 'consistent-index': this.#consistentIndex },
+        'recovered v3 backend from snapshot',
+      );
+    }
+    await storage.releaseSnapshotData(Number.MAX_SAFE_INTEGER);
+  }
+
   async #init(): Promise<void> {
     const o = this.#o;
     this.mvcc = await MvccStore.open(o.backend);
     this.#consistentIndex = await this.#readConsistentIndex();
+    await this.#recoverSnapshotBackend();
     this.cluster = await Cluster.load(o.backend, this.clusterId);
     await this.lessor.restore(o.backend, (id) => this.mvcc.keysWithLease(id));
     await this.alarms.load(o.backend);
@@ -1667,17 +1694,15 @@ export class EtcdServer {
   }
 
   async #applySnapshot(snap: Snapshot): Promise<void> {
-    const chunks = this.#pendingSnapshots.get(snap.metadata.index);
-    this.#pendingSnapshots.clear();
+    const index = snap.metadata.index;
+    const chunks = await this.#o.memberStorage.snapshotData(index);
     if (chunks === undefined) {
-      throw new Error(`snapshot data for index ${snap.metadata.index} was not received`);
+      throw new Error(`snapshot data for index ${index} was not received`);
     }
     // In place, as etcd: watchers survive and catch up from the new contents.
-    await this.mvcc.restore(
-      (async function* () {
-        yield* chunks;
-      })(),
-    );
+    await this.mvcc.restore(chunks);
+    // The backend holds it now (restore swaps databases atomically).
+    await this.#o.memberStorage.releaseSnapshotData(index);
     this.#consistentIndex = await this.#readConsistentIndex();
     this.#consistentTerm = -1;
     this.cluster = await Cluster.load(this.#o.backend, this.clusterId);
@@ -1716,10 +1741,20 @@ export class EtcdServer {
         this.#raft.step(m);
       },
       onSnapshot: async (m, chunks) => {
-        const collected: Uint8Array[] = [];
-        for await (const c of chunks) collected.push(c);
+        // On disk before Raft sees it: once Raft records the snapshot the log
+        // before it is gone, and a restart needs the data to replace the backend.
         const index = m.snapshot?.metadata.index ?? 0;
-        this.#pendingSnapshots.set(index, collected);
+        try {
+          await this.#o.memberStorage.saveSnapshotData(index, chunks);
+        } catch (err) {
+          // The leader is told and tries again; say why here.
+          this.#log.warn(
+            { index, from: m.from.toString(16), error: String(err) },
+            'failed to save incoming database snapshot',
+          );
+          throw err;
+        }
+        if (this.#stopped) throw new Error('member stopped while receiving a snapshot');
         this.#raft.step(m);
       },
       reportUnreachable: (id) => this.#raft.withRawNode((n) => n.reportUnreachable(id)),

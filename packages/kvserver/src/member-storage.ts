@@ -28,6 +28,17 @@ export interface MemberStorage {
   saveSnapshot(snapshot: Snapshot): Promise<void>;
   /** Frees log space up to a durable snapshot's index. */
   releaseTo(index: number): Promise<void>;
+  /**
+   * Durably stores the backend data of a snapshot received from the leader,
+   * before Raft sees the snapshot (etcd's <index>.snap.db). Once the Raft
+   * snapshot is recorded, the log before it is gone: a member that crashes
+   * before its backend is replaced must find the data here when it restarts.
+   */
+  saveSnapshotData(index: number, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** The stored data of the received snapshot at `index`, or undefined if there is none. */
+  snapshotData(index: number): Promise<AsyncIterable<Uint8Array> | undefined>;
+  /** Deletes the stored data of received snapshots at or below `index` (applied to the backend). */
+  releaseSnapshotData(index: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,6 +73,29 @@ export class MemoryMemberStorage implements MemberStorage {
 
   async releaseTo(index: number): Promise<void> {
     this.entries = this.entries.filter((e) => e.index > index);
+  }
+
+  /** Received snapshots' data by index. */
+  readonly snapshotDataByIndex = new Map<number, Uint8Array[]>();
+
+  async saveSnapshotData(index: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const collected: Uint8Array[] = [];
+    for await (const c of chunks) collected.push(c);
+    this.snapshotDataByIndex.set(index, collected);
+  }
+
+  async snapshotData(index: number): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const chunks = this.snapshotDataByIndex.get(index);
+    if (chunks === undefined) return undefined;
+    return (async function* () {
+      yield* chunks;
+    })();
+  }
+
+  async releaseSnapshotData(index: number): Promise<void> {
+    for (const i of [...this.snapshotDataByIndex.keys()]) {
+      if (i <= index) this.snapshotDataByIndex.delete(i);
+    }
   }
 
   async close(): Promise<void> {}

@@ -46,6 +46,11 @@ class GatedStorage implements MemberStorage {
 
   async saveSnapshot(): Promise<void> {}
   async releaseTo(): Promise<void> {}
+  async saveSnapshotData(): Promise<void> {}
+  async snapshotData(): Promise<undefined> {
+    return undefined;
+  }
+  async releaseSnapshotData(): Promise<void> {}
   async close(): Promise<void> {}
 }
 

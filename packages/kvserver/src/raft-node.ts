@@ -255,7 +255,10 @@ export class RaftNode {
     if (leader && !deferSend) this.#sendNow(rd.messages);
 
     if (rd.snapshot !== undefined) {
+      const fp = this.#o.failpoint;
+      if (fp !== undefined) await fp('raftBeforeSaveSnap');
       await this.#o.memberStorage.saveSnapshot(rd.snapshot);
+      if (fp !== undefined) await fp('raftAfterSaveSnap');
     }
     const persist = rd.hardState !== undefined || rd.entries.length > 0;
     let saving: Promise<void> | undefined;
@@ -289,8 +292,11 @@ export class RaftNode {
       this.#vote = rd.hardState.vote;
     }
     if (rd.snapshot !== undefined) {
+      const fp = this.#o.failpoint;
+      if (fp !== undefined) await fp('raftBeforeApplySnap');
       this.#o.raftStorage.applySnapshot(rd.snapshot);
       await hooks.applySnapshot(rd.snapshot);
+      if (fp !== undefined) await fp('raftAfterApplySnap');
     }
     // MemoryStorage.append keeps the entries, not the array: no copy needed.
     if (rd.entries.length > 0) this.#o.raftStorage.append(rd.entries);

@@ -102,3 +102,55 @@ describe('WalMemberStorage restart', () => {
     ).rejects.toMatchObject({ code: 'WAL_METADATA_MISMATCH' });
   });
 });
+
+describe('WalMemberStorage received snapshot data', () => {
+  async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const c of chunks) parts.push(Buffer.from(c));
+    return Buffer.concat(parts);
+  }
+  async function* chunksOf(...parts: string[]): AsyncGenerator<Uint8Array> {
+    for (const p of parts) yield Buffer.from(p);
+  }
+
+  it('keeps the data of a received snapshot on disk, across a reopen, until released', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kv-wal-storage-'));
+    dirs.push(dir);
+    const options = {
+      walDir: join(dir, 'wal'),
+      snapDir: join(dir, 'snap'),
+      metadata: Buffer.from('m'),
+    };
+    const { storage } = await WalMemberStorage.open(options);
+    await storage.saveSnapshotData(0x2a, chunksOf('first ', 'chunk ', 'data'));
+    await storage.saveSnapshotData(0x40, chunksOf('later'));
+    expect(await storage.snapshotData(7)).toBeUndefined();
+    expect((await readdir(options.snapDir)).sort()).toEqual([
+      '000000000000002a.snap.db',
+      '0000000000000040.snap.db',
+    ]);
+    await storage.close();
+
+    const reopened = (await WalMemberStorage.open(options)).storage;
+    expect((await collect((await reopened.snapshotData(0x2a))!)).toString()).toBe(
+      'first chunk data',
+    );
+    await reopened.releaseSnapshotData(0x2a);
+    expect(await reopened.snapshotData(0x2a)).toBeUndefined();
+    expect((await collect((await reopened.snapshotData(0x40))!)).toString()).toBe('later');
+    await reopened.releaseSnapshotData(Number.MAX_SAFE_INTEGER);
+    expect(await readdir(options.snapDir)).toEqual([]);
+    await reopened.close();
+  });
+
+  it('keeps nothing under the final name when the transfer fails', async () => {
+    const { storage } = await openStorage(false);
+    async function* broken(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from('part');
+      throw new Error('peer went away');
+    }
+    await expect(storage.saveSnapshotData(5, broken())).rejects.toThrow('peer went away');
+    expect(await storage.snapshotData(5)).toBeUndefined();
+    await storage.close();
+  });
+});

@@ -6,8 +6,12 @@
  *
  * A WAL entry's payload is [entry type: u8][entry data]; index and term are
  * the WAL's own fields. A snapshot file holds [metadata length: u32 BE]
- * [Raft snapshot metadata (@kv/raft codec)][application data].
+ * [Raft snapshot metadata (@kv/raft codec)][application data]. The backend
+ * data of a snapshot received from the leader is kept beside them, as etcd
+ * keeps it, in <index: 16 hex digits>.snap.db until it has been applied.
  */
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SnapshotStore, Wal } from '@kv/wal';
 import type { WalEntry } from '@kv/wal';
@@ -60,10 +64,19 @@ function decodeSnapshotFile(b: Uint8Array): Snapshot {
   };
 }
 
+/** A received snapshot's data, or a transfer of one that a crash cut short (.tmp). */
+const SNAP_DB = /^([0-9a-f]{16})\.snap\.db(\.tmp)?$/;
+
+function snapDbName(index: number): string {
+  return `${index.toString(16).padStart(16, '0')}.snap.db`;
+}
+
 export class WalMemberStorage implements MemberStorage {
   private constructor(
     private readonly wal: Wal,
     private readonly snapshots: SnapshotStore,
+    private readonly snapDir: string,
+    private readonly sync: boolean,
   ) {}
 
   /** True if a WAL exists in `walDir` (the member has state to restart from). */
@@ -112,7 +125,7 @@ export class WalMemberStorage implements MemberStorage {
     const contents = await wal.readAll();
     const hs = contents.hardState;
     return {
-      storage: new WalMemberStorage(wal, snapshots),
+      storage: new WalMemberStorage(wal, snapshots, options.snapDir, sync),
       boot: {
         hardState:
           hs !== undefined ? { term: hs.term, vote: hs.vote, commit: hs.commit } : undefined,
@@ -146,6 +159,50 @@ export class WalMemberStorage implements MemberStorage {
     await this.wal.releaseTo(index);
   }
 
+  async saveSnapshotData(index: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    await fs.mkdir(this.snapDir, { recursive: true });
+    const final = path.join(this.snapDir, snapDbName(index));
+    const tmp = `${final}.tmp`;
+    const file = await fs.open(tmp, 'w');
+    try {
+      // writeFile writes all of a chunk at the current position (write may not).
+      for await (const c of chunks) await file.writeFile(c);
+      if (this.sync) await file.sync();
+    } catch (err) {
+      await file.close();
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    await file.close();
+    await fs.rename(tmp, final);
+    if (this.sync) await syncDir(this.snapDir);
+  }
+
+  async snapshotData(index: number): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const file = path.join(this.snapDir, snapDbName(index));
+    try {
+      await fs.access(file);
+    } catch {
+      return undefined;
+    }
+    return createReadStream(file, { highWaterMark: 1024 * 1024 });
+  }
+
+  async releaseSnapshotData(index: number): Promise<void> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.snapDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = SNAP_DB.exec(name);
+      if (m !== null && Number.parseInt(m[1]!, 16) <= index) {
+        await fs.rm(path.join(this.snapDir, name), { force: true });
+      }
+    }
+  }
+
   async close(): Promise<void> {
     await this.wal.close();
   }
@@ -162,4 +219,13 @@ export function memberPaths(
     snapDir: path.join(member, 'snap'),
     backendDir: path.join(member, 'db'),
   };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -7,7 +7,9 @@
  *
  * Actions: `kill` (SIGKILL this process: a crash at exactly that point),
  * `sleep(ms)` (stall there). Points: raftBeforeSave, raftAfterSave,
- * beforeApply, beforeRespond. KV_FAILPOINT_SEED makes the coin flips
+ * raftBeforeSaveSnap, raftAfterSaveSnap (around recording a snapshot received
+ * from the leader), raftBeforeApplySnap, raftAfterApplySnap (around applying
+ * it, once it and the hard state are durable), beforeApply, beforeRespond. KV_FAILPOINT_SEED makes the coin flips
  * reproducible.
  */
 import { ConfigError } from './config';
@@ -17,6 +19,10 @@ type Action = { readonly kind: 'kill' } | { readonly kind: 'sleep'; readonly ms:
 export const FAILPOINT_NAMES = [
   'raftBeforeSave',
   'raftAfterSave',
+  'raftBeforeSaveSnap',
+  'raftAfterSaveSnap',
+  'raftBeforeApplySnap',
+  'raftAfterApplySnap',
   'beforeApply',
   'beforeRespond',
 ] as const;

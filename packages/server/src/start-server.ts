@@ -255,6 +255,9 @@ export async function startServer(
     },
     saveSnapshot: (s) => memberStorage.saveSnapshot(s),
     releaseTo: (i) => memberStorage.releaseTo(i),
+    saveSnapshotData: (i, chunks) => memberStorage.saveSnapshotData(i, chunks),
+    snapshotData: (i) => memberStorage.snapshotData(i),
+    releaseSnapshotData: (i) => memberStorage.releaseSnapshotData(i),
     close: () => memberStorage.close(),
   };
 

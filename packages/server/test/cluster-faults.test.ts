@@ -3,6 +3,8 @@
  * no acknowledged write, a member that missed compacted log catches up by
  * snapshot, and a whole-cluster restart keeps every key and revision.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProcessCluster, etcdctl } from './harness';
 
@@ -108,6 +110,46 @@ describe('kv-server cluster under faults (3 processes on 127.0.0.1)', () => {
     const lin = await getJson(c.members[lagging]!.endpoint, ['s', '--prefix', '--keys-only']);
     expect(lin.count).toBe(120);
     expect(c.members[lagging]!.log.join('')).toContain('applied incoming snapshot');
+  }, 120_000);
+
+  it('recovers a member killed after recording a leader snapshot and before applying it', async () => {
+    cluster = await ProcessCluster.start({
+      kind: 'kv',
+      size: 3,
+      extraFlags: ['--snapshot-count=50', '--experimental-snapshot-catchup-entries=10'],
+    });
+    const c = cluster;
+    const leader = await c.leaderIndex();
+    const lagging = (leader + 1) % 3;
+    await c.stop(lagging);
+    const live = c.members
+      .filter((_, i) => i !== lagging)
+      .map((m) => m.endpoint)
+      .join(',');
+    for (let i = 0; i < 120; i++) expect(await put(live, `s${i}`, `v${i}`)).toBe(true);
+    // The snapshot is in its WAL and snap directory, the backend is not replaced yet.
+    c.memberEnv.set(lagging, { KV_FAILPOINTS: 'raftBeforeApplySnap=kill' });
+    const proc = (c.spawnMember(lagging), c.members[lagging]!.proc!);
+    await new Promise((resolve) => proc.once('exit', resolve));
+    expect(proc.signalCode).toBe('SIGKILL');
+    c.memberEnv.delete(lagging);
+    for (let i = 120; i < 130; i++) expect(await put(live, `s${i}`, `v${i}`)).toBe(true);
+    const want = await getJson(c.members[leader]!.endpoint, ['s', '--prefix']);
+    await c.restart(lagging);
+    // Before the fix the member restarted on its old backend with a log that
+    // began after the snapshot: it stayed revisions behind for good.
+    const deadline = Date.now() + 30_000;
+    let got = await getJson(c.members[lagging]!.endpoint, ['s', '--prefix', '--consistency=s']);
+    while (got.header.revision < want.header.revision && Date.now() < deadline) {
+      await new Promise((r2) => setTimeout(r2, 100));
+      got = await getJson(c.members[lagging]!.endpoint, ['s', '--prefix', '--consistency=s']);
+    }
+    expect(got.header.revision).toBe(want.header.revision);
+    expect(got.kvs).toEqual(want.kvs);
+    expect(c.members[lagging]!.log.join('')).toContain('recovered v3 backend from snapshot');
+    // The received data is deleted once the backend holds it.
+    const snapDir = path.join(c.members[lagging]!.dataDir, 'member', 'snap');
+    expect(fs.readdirSync(snapDir).filter((n) => n.includes('.snap.db'))).toEqual([]);
   }, 120_000);
 
   it('keeps all data and revisions across a restart of the whole cluster', async () => {
