@@ -33,8 +33,10 @@ export interface Profile {
 
 const base = { clients: 6, keys: 5, snapshotCount: 100, expectFailure: false, ci: false, env: {} };
 
+// The snapshot points fire only when a member installs a snapshot from the
+// leader: rare, so their odds are high.
 const FAILPOINTS =
-  'raftBeforeSave=kill@0.002,raftAfterSave=kill@0.002,beforeApply=sleep(5)@0.05,beforeRespond=kill@0.002';
+  'raftBeforeSave=kill@0.002,raftAfterSave=kill@0.002,raftAfterSaveSnap=kill@0.1,raftBeforeApplySnap=kill@0.1,beforeApply=sleep(5)@0.05,beforeRespond=kill@0.002';
 
 export const PROFILES: Readonly<Record<string, Profile>> = {
   quiet: {
@@ -134,7 +136,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     faults: [],
     env: {
       KV_FAILPOINTS:
-        'raftBeforeSave=kill@0.005,raftAfterSave=kill@0.005,beforeApply=sleep(10)@0.1,beforeRespond=kill@0.005',
+        'raftBeforeSave=kill@0.005,raftAfterSave=kill@0.005,raftAfterSaveSnap=kill@0.2,raftBeforeApplySnap=kill@0.2,beforeApply=sleep(10)@0.1,beforeRespond=kill@0.005',
     },
   },
   long: {
