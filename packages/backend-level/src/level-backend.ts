@@ -97,6 +97,12 @@ const KEYSPACE_END = Buffer.from([0xff]);
 const LOW_MARKER = Buffer.from([0x00, 0x00]);
 const HIGH_MARKER = Buffer.from([0xfe, 0xff]);
 const EMPTY_VALUE = Buffer.alloc(0);
+/**
+ * Outside every bucket, never present: a synced commit deletes it with
+ * `sync: true`, and LevelDB's synced write makes every write before it in
+ * its log durable too (an empty batch would not reach the log at all).
+ */
+const SYNC_MARKER = Buffer.from([0x00, 0x01]);
 const RESTORE_BATCH_BYTES = 4 * 1024 * 1024;
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
@@ -381,11 +387,25 @@ export class LevelBackend {
     this.#commit().catch(() => undefined);
   }
 
-  /** Commit everything buffered so far in one atomic LevelDB batch. */
-  async commit(): Promise<void> {
+  /**
+   * Commit everything buffered so far in one atomic LevelDB batch. Commits
+   * do not fsync; with `sync: true` this one, and every commit before it,
+   * is on disk when it resolves (for a caller about to drop the Raft log
+   * that could replay them after a power loss).
+   */
+  async commit(options?: { readonly sync?: boolean }): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#closed) throw this.#closedError();
-    return this.#commit();
+    await this.#commit();
+    if (options?.sync === true) {
+      const store = this.#store;
+      store.acquire();
+      try {
+        await store.db.del(SYNC_MARKER, { sync: true });
+      } finally {
+        store.release();
+      }
+    }
   }
 
   #commit(): Promise<void> {
@@ -651,7 +671,8 @@ async function fill(db: Db, chunks: AsyncIterable<Uint8Array>): Promise<void> {
           bytes = 0;
         }
       }
-    await batch.write();
+    // Synced: the whole database is on disk before ACTIVE names it.
+    await batch.write({ sync: true });
   } finally {
     // Idempotent: a no-op after write(); frees the batch after an error.
     await batch.close();

@@ -273,3 +273,40 @@ function kvsnap(bucket: string): Uint8Array {
   c = ~c >>> 0;
   return new Uint8Array([...body, 0xff, c >>> 24, (c >>> 16) & 0xff, (c >>> 8) & 0xff, c & 0xff]);
 }
+
+describe('synced commits', () => {
+  it('commit({ sync: true }) ends with a synced LevelDB write, and leaves no key behind', async () => {
+    const backend = await LevelBackend.open(path(), { batchInterval: 60_000 });
+    const dels = vi.spyOn(ClassicLevel.prototype, 'del');
+    const batches = vi.spyOn(ClassicLevel.prototype, 'batch');
+    try {
+      backend.put('key', b('a'), b('1'));
+      await backend.commit();
+      expect(dels).not.toHaveBeenCalled();
+      backend.put('key', b('b'), b('2'));
+      await backend.commit({ sync: true });
+      expect(dels).toHaveBeenCalledTimes(1);
+      expect(dels.mock.calls[0]![1]).toEqual({ sync: true });
+      // The buffered write was committed before the synced write.
+      expect(batches.mock.invocationCallOrder.at(-1)!).toBeLessThan(
+        dels.mock.invocationCallOrder[0]!,
+      );
+      // Nothing buffered: the synced write still happens.
+      await backend.commit({ sync: true });
+      expect(dels).toHaveBeenCalledTimes(2);
+    } finally {
+      dels.mockRestore();
+      batches.mockRestore();
+    }
+    const snap = await backend.snapshot();
+    const restored = await LevelBackend.open(path(), {});
+    await restored.restore(snap.chunks());
+    await snap.close();
+    expect((await restored.range('key', b(''), undefined)).map((e) => text(e.key))).toEqual([
+      'a',
+      'b',
+    ]);
+    await restored.close();
+    await backend.close();
+  });
+});

@@ -195,5 +195,9 @@ describe('EtcdServer, three members', () => {
     // It got there through a snapshot, not by replaying the whole log.
     expect(cluster.members[laggard]!.storage.snapshot).toBeDefined();
     expect(leader.storage.snapshot!.metadata.index).toBeGreaterThan(20);
+    // Each snapshot made the backend durable before the log behind it was dropped.
+    expect(leader.backend.syncedCommits).toBeGreaterThan(0);
+    // The received data is gone once applied.
+    expect(cluster.members[laggard]!.storage.snapshotDataByIndex.size).toBe(0);
   });
 });

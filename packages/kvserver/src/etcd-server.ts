@@ -1644,9 +1644,9 @@ export class EtcdServer {
     this.#snapshotting = true;
     try {
       const index = this.#appliedIndex;
-      // The backend must hold everything up to the snapshot before the log
-      // behind it can be dropped.
-      await this.#o.backend.commit();
+      // The backend must hold everything up to the snapshot, on disk (commits
+      // do not fsync), before the log behind it can be dropped.
+      await this.#o.backend.commit({ sync: true });
       const snap = this.#raftStorage.createSnapshot(index, this.#confState, new Uint8Array(0));
       await this.#o.memberStorage.saveSnapshot(snap);
       this.#snapshotIndex = index;
@@ -1701,7 +1701,7 @@ export class EtcdServer {
     }
     // In place, as etcd: watchers survive and catch up from the new contents.
     await this.mvcc.restore(chunks);
-    // The backend holds it now (restore swaps databases atomically).
+    // The backend holds it now, on disk (restore syncs and swaps atomically).
     await this.#o.memberStorage.releaseSnapshotData(index);
     this.#consistentIndex = await this.#readConsistentIndex();
     this.#consistentTerm = -1;

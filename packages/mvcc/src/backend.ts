@@ -7,7 +7,8 @@
  * buffered batch that the backend commits atomically (on a timer, after a
  * number of writes, or on demand); reads see committed data merged with the
  * buffered writes, so a reader never waits for a commit. Durability across
- * crashes is not this layer's job (the WAL provides it), but a crash must never
+ * crashes is not this layer's job (the WAL provides it, except where the
+ * caller asks for a synced commit), but a crash must never
  * leave a half-applied batch: everything written between two commits lands
  * together or not at all.
  */
@@ -88,8 +89,12 @@ export interface BackendSnapshot {
 
 /** The whole backend. */
 export interface Backend extends BackendReader, BackendWriter {
-  /** Commit the buffered batch now; resolves when it is written atomically. */
-  commit(): Promise<void>;
+  /**
+   * Commit the buffered batch now; resolves when it is written atomically.
+   * With `sync: true`, also durable on disk (with every earlier commit)
+   * when it resolves: for a caller about to drop the log that could redo it.
+   */
+  commit(options?: { readonly sync?: boolean }): Promise<void>;
   /** A consistent snapshot of committed and buffered data, taken now. */
   snapshot(): Promise<BackendSnapshot>;
   /**

@@ -49,6 +49,8 @@ export class MemoryBackend implements Backend {
   private closed = false;
   /** Number of {@link commit} calls (tests). */
   commits = 0;
+  /** Commits asked to be durable on disk (a no-op here; counted for tests). */
+  syncedCommits = 0;
 
   constructor(private readonly options: MemoryBackendOptions = {}) {}
 
@@ -123,9 +125,10 @@ export class MemoryBackend implements Backend {
     t.delete(k);
   }
 
-  async commit(): Promise<void> {
+  async commit(options?: { readonly sync?: boolean }): Promise<void> {
     this.tree('meta');
     this.commits++;
+    if (options?.sync === true) this.syncedCommits++;
   }
 
   async snapshot(): Promise<BackendSnapshot> {
