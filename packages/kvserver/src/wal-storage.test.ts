@@ -143,6 +143,25 @@ describe('WalMemberStorage received snapshot data', () => {
     await reopened.close();
   });
 
+  it('keeps one intact copy when the same snapshot arrives twice at once', async () => {
+    const { storage } = await openStorage(false);
+    const slow = async function* (label: string): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 20; i++) {
+        yield Buffer.from(`${label}${i};`);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await Promise.all([
+      storage.saveSnapshotData(9, slow('a')),
+      storage.saveSnapshotData(9, slow('b')),
+    ]);
+    const got = (await collect((await storage.snapshotData(9))!)).toString();
+    const whole = (label: string): string =>
+      Array.from({ length: 20 }, (_, i) => `${label}${i};`).join('');
+    expect([whole('a'), whole('b')]).toContain(got);
+    await storage.close();
+  });
+
   it('keeps nothing under the final name when the transfer fails', async () => {
     const { storage } = await openStorage(false);
     async function* broken(): AsyncGenerator<Uint8Array> {

@@ -65,7 +65,9 @@ function decodeSnapshotFile(b: Uint8Array): Snapshot {
 }
 
 /** A received snapshot's data, or a transfer of one that a crash cut short (.tmp). */
-const SNAP_DB = /^([0-9a-f]{16})\.snap\.db(\.tmp)?$/;
+const SNAP_DB = /^([0-9a-f]{16})\.snap\.db(\.\d+\.tmp)?$/;
+/** Distinguishes concurrent transfers of the same snapshot (a leader's retry). */
+let transfers = 0;
 
 function snapDbName(index: number): string {
   return `${index.toString(16).padStart(16, '0')}.snap.db`;
@@ -162,7 +164,7 @@ export class WalMemberStorage implements MemberStorage {
   async saveSnapshotData(index: number, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     await fs.mkdir(this.snapDir, { recursive: true });
     const final = path.join(this.snapDir, snapDbName(index));
-    const tmp = `${final}.tmp`;
+    const tmp = `${final}.${++transfers}.tmp`;
     const file = await fs.open(tmp, 'w');
     try {
       // writeFile writes all of a chunk at the current position (write may not).
