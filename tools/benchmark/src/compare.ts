@@ -359,8 +359,8 @@ export function formatTable(ms_: readonly Measurement[]): string {
 /** Parses the compare runner's command line. */
 export function parseCompareArgs(argv: readonly string[]): CompareOptions {
   const o: CompareOptions = {
-    // Our server joins with --servers etcd,kv once packages/server builds dist/cli.js.
-    servers: ['etcd'],
+    // Both, so that the table has its ratio column (needs `pnpm build` first).
+    servers: ['etcd', 'kv'],
     members: [1, 3],
     durationMs: 5000,
     warmupMs: 3000,

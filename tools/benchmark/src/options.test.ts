@@ -113,9 +113,9 @@ describe('parseDuration', () => {
 });
 
 describe('parseCompareArgs', () => {
-  it('defaults to etcd, 1 and 3 members, every standard row', () => {
+  it('defaults to etcd and ours, 1 and 3 members, every standard row', () => {
     const o = parseCompareArgs([]);
-    expect(o.servers).toEqual(['etcd']);
+    expect(o.servers).toEqual(['etcd', 'kv']);
     expect(o.members).toEqual([1, 3]);
     expect(o.rows).toBe(STANDARD_ROWS);
   });
