@@ -10,6 +10,8 @@
  * and wait for its write callback before the next, which on a watch fan-out
  * costs more than the events themselves. An event's bytes are encoded once
  * and copied into every watcher's response, and a revision's header once.
+ * A watcher's responses queued together are joined into one first
+ * (watch-coalesce.ts).
  */
 import { Metadata, status } from '@grpc/grpc-js';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
@@ -28,6 +30,7 @@ import type { EtcdServer } from '../etcd-server';
 import { EtcdError } from '../errors';
 import type { Clock } from '../clock';
 import type { Interceptors } from './interceptors';
+import { coalesceWatchResponses } from './watch-coalesce';
 
 const SERVICE = 'etcdserverpb.Watch';
 
@@ -335,8 +338,9 @@ class WatchSession {
       for (;;) {
         const batch = await this.#stream.nextBatch(BATCH_MAX);
         if (batch === undefined || this.#closed) break;
+        const joined = coalesceWatchResponses(batch);
         const out: PreEncodedWatchResponse[] = [];
-        for (let i = 0; i < batch.length; i++) this.#convert(batch[i]!, out);
+        for (let i = 0; i < joined.length; i++) this.#convert(joined[i]!, out);
         await this.#send(out);
       }
     } catch {
