@@ -4,9 +4,9 @@
 // connection share its channel.
 
 import { credentials, makeGenericClientConstructor, status } from '@grpc/grpc-js';
-import type { ChannelOptions } from '@grpc/grpc-js';
-import { FastKVClient, KVService, LeaseClient, WatchClient } from '@kv/api';
-import type { KVClient } from '@kv/api';
+import type { ChannelOptions, Client, ClientDuplexStream } from '@grpc/grpc-js';
+import { FastKVClient, KVService, LeaseClient, WatchClient, WatchService } from '@kv/api';
+import type { KVClient, etcdserverpb } from '@kv/api';
 import { Http2UnaryKV } from './http2-unary';
 import type { UnaryKV } from './http2-unary';
 
@@ -18,7 +18,14 @@ export interface Connection {
   unary: UnaryKV;
   kv: KVClient;
   watch: WatchClient;
+  /** Watch streams whose responses arrive as bytes (see watch-scan.ts). */
+  watchBytes: UndecodedWatchClient;
   lease: LeaseClient;
+}
+
+/** A Watch client that leaves responses encoded. */
+export interface UndecodedWatchClient extends Client {
+  watch(): ClientDuplexStream<etcdserverpb.WatchRequest, Buffer>;
 }
 
 const CHANNEL_OPTIONS: ChannelOptions = {
@@ -51,6 +58,20 @@ const UndecodedKVClient = makeGenericClientConstructor(
   'etcdserverpb.KV',
 ) as unknown as typeof FastKVClient;
 
+/** The Watch service with responses left as bytes, for the same reason. */
+const UndecodedWatchService = {
+  ...WatchService,
+  watch: { ...WatchService.watch, responseDeserialize: keepBytes },
+};
+const UndecodedWatchClientCtor = makeGenericClientConstructor(
+  UndecodedWatchService,
+  'etcdserverpb.Watch',
+) as unknown as new (
+  address: string,
+  creds: ReturnType<typeof credentials.createInsecure>,
+  options: ChannelOptions & { channelOverride: ReturnType<Client['getChannel']> },
+) => UndecodedWatchClient;
+
 /**
  * Opens one connection. With `decode`, KV responses are decoded (Range with
  * @kv/api's hand-written codec); without, they are left as bytes.
@@ -76,6 +97,9 @@ export function connect(
     unary,
     kv,
     watch: new WatchClient(endpoint, credentials.createInsecure(), { channelOverride }),
+    watchBytes: new UndecodedWatchClientCtor(endpoint, credentials.createInsecure(), {
+      channelOverride,
+    }),
     lease: new LeaseClient(endpoint, credentials.createInsecure(), { channelOverride }),
   };
 }

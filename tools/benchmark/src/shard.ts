@@ -14,6 +14,7 @@ import type { Connection } from './connections';
 import { KeyPicker, prefixRange } from './keys';
 import type { BenchOptions } from './options';
 import { RateLimiter } from './rate-limiter';
+import { scanWatchResponse } from './watch-scan';
 
 /** This shard's share of the run. */
 export interface ShardPlan {
@@ -88,10 +89,7 @@ export class Shard {
   private closing = false;
   private readonly keys: KeyPicker;
   // Watch modes.
-  private readonly watchStreams: ClientDuplexStream<
-    etcdserverpb.WatchRequest,
-    etcdserverpb.WatchResponse
-  >[] = [];
+  private readonly watchStreams: ClientDuplexStream<etcdserverpb.WatchRequest, Buffer>[] = [];
   private events = 0;
   private expectedEvents = Number.POSITIVE_INFINITY;
   private onEvents: (() => void) | undefined;
@@ -233,14 +231,19 @@ export class Shard {
       const count =
         Math.floor(this.plan.watchers / streams) + (s < this.plan.watchers % streams ? 1 : 0);
       if (count === 0) continue;
-      const st = this.conn(s).watch.watch();
+      const st = this.conn(s).watchBytes.watch();
       this.watchStreams.push(st);
       created.push(
         new Promise<void>((resolve, reject) => {
           let pendingCreates = count;
-          st.on('data', (resp: etcdserverpb.WatchResponse) => {
+          // One clock read per response, shared by its events.
+          let now = 0;
+          const onValue = (v: Buffer): void => this.onWatchValue(v, now);
+          st.on('data', (bytes: Buffer) => {
+            now = wallNow();
+            const resp = scanWatchResponse(bytes, onValue);
             if (resp.created && pendingCreates > 0 && --pendingCreates === 0) resolve();
-            if (resp.events.length > 0) this.onWatchEvents(resp.events);
+            if (resp.events > 0) this.onWatchEvents(resp.events);
           });
           st.on('error', (err) => {
             if (this.closing) return;
@@ -261,13 +264,12 @@ export class Shard {
     await withTimeout(Promise.all(created), READY_TIMEOUT_MS, 'creating watchers');
   }
 
-  private onWatchEvents(events: readonly { kv?: { value: Buffer } | undefined }[]): void {
-    const now = wallNow();
-    for (const ev of events) {
-      const v = ev.kv?.value;
-      if (v !== undefined && v.length >= 8) this.latency.record((now - v.readDoubleLE(0)) * 1000);
-      this.events++;
-    }
+  private onWatchValue(v: Buffer, now: number): void {
+    if (v.length >= 8) this.latency.record((now - v.readDoubleLE(0)) * 1000);
+  }
+
+  private onWatchEvents(count: number): void {
+    this.events += count;
     this.lastDoneAt = performance.now();
     if (this.onEvents && this.events >= this.expectedEvents) this.onEvents();
   }
