@@ -12,15 +12,15 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-async function openStorage(syncOnLoop: boolean) {
+/** Storage options for a fresh temporary member directory (removed after the test). */
+async function tempOptions(metadata: string) {
   const dir = await mkdtemp(join(tmpdir(), 'kv-wal-storage-'));
   dirs.push(dir);
-  return WalMemberStorage.open({
-    walDir: join(dir, 'wal'),
-    snapDir: join(dir, 'snap'),
-    metadata: Buffer.from('meta'),
-    syncOnLoop,
-  });
+  return { walDir: join(dir, 'wal'), snapDir: join(dir, 'snap'), metadata: Buffer.from(metadata) };
+}
+
+async function openStorage(syncOnLoop: boolean) {
+  return WalMemberStorage.open({ ...(await tempOptions('meta')), syncOnLoop });
 }
 
 describe('WalMemberStorage syncOnLoop', () => {
@@ -53,14 +53,7 @@ describe('WalMemberStorage restart', () => {
   });
 
   it('reads the identity from the WAL head and restores from the newest snapshot, reading the WAL once', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kv-wal-storage-'));
-    dirs.push(dir);
-    const options = {
-      walDir: join(dir, 'wal'),
-      snapDir: join(dir, 'snap'),
-      metadata: Buffer.from('member=1'),
-      sync: false,
-    };
+    const options = { ...(await tempOptions('member=1')), sync: false };
     const first = await WalMemberStorage.open(options);
     const all = Array.from({ length: 30 }, (_, i) => ent(i + 1));
     await first.storage.save({ term: 2, vote: 1n, commit: 20 }, all.slice(0, 20));
@@ -114,13 +107,7 @@ describe('WalMemberStorage received snapshot data', () => {
   }
 
   it('keeps the data of a received snapshot on disk, across a reopen, until released', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kv-wal-storage-'));
-    dirs.push(dir);
-    const options = {
-      walDir: join(dir, 'wal'),
-      snapDir: join(dir, 'snap'),
-      metadata: Buffer.from('m'),
-    };
+    const options = await tempOptions('m');
     const { storage } = await WalMemberStorage.open(options);
     await storage.saveSnapshotData(0x2a, chunksOf('first ', 'chunk ', 'data'));
     await storage.saveSnapshotData(0x40, chunksOf('later'));
