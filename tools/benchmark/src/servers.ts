@@ -16,13 +16,17 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { reservePorts } from '@kv-tools/test-ports';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { etcdserverpb, KVClient } from '@kv/api';
 
-/** Which server to start. */
-export type ServerKind = 'etcd' | 'kv';
+/**
+ * Which server to start: real etcd, ours, or the floor (a node:http2 server
+ * answering every unary call with an empty message: see floor-server.ts).
+ */
+export type ServerKind = 'etcd' | 'kv' | 'floor';
 
 /** Extra etcd-style flags, without the leading dashes: `{ 'snapshot-count': '10000' }`. */
 export type ServerFlags = Readonly<Record<string, string>>;
@@ -68,13 +72,26 @@ export const KV_SERVER_CLI = fileURLToPath(
 /** The etcd binary (Debian's etcd-server package). */
 export const ETCD_BINARY = '/usr/bin/etcd';
 
+/** The floor server: next to this module, as TypeScript source or as built JavaScript. */
+function floorCommand(): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(
+    new URL(fromSource ? './floor-server.ts' : './floor-server.js', import.meta.url),
+  );
+  if (!fromSource) return [process.execPath, script];
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  return [process.execPath, '--import', tsx, script];
+}
+
 /** Default command starting one member of `kind`. */
 export function serverCommand(kind: ServerKind): string[] {
+  if (kind === 'floor') return floorCommand();
   return kind === 'etcd' ? [ETCD_BINARY] : [process.execPath, KV_SERVER_CLI];
 }
 
 /** Whether `kind` can be started on this machine. */
 export function serverAvailable(kind: ServerKind): boolean {
+  if (kind === 'floor') return true;
   return kind === 'etcd' ? existsSync(ETCD_BINARY) : existsSync(KV_SERVER_CLI);
 }
 

@@ -1,0 +1,67 @@
+// The "floor" server of the comparison: a Node.js HTTP/2 server that answers
+// every unary gRPC call at once with an empty message, and does nothing else.
+// It writes each answer the way our server's lean unary path does (headers,
+// one DATA frame, trailers), so a row measured against it shows what
+// node:http2 and gRPC framing alone cost on this machine with this load
+// generator: the ceiling of any server built on them. Not a server to use.
+//
+// Accepts etcd's flags; only --listen-client-urls is read (one http URL).
+
+import http2 from 'node:http2';
+
+const STREAMING = /\/(Watch|LeaseKeepAlive|Snapshot|Observe|Campaign)$/;
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' };
+const OK_TRAILERS = { 'grpc-status': 0, 'grpc-message': 'OK' };
+// A gRPC frame holding an empty message: any response type decodes it as all defaults.
+const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
+
+/** The host and port of the first --listen-client-urls URL. */
+export function floorListenAddress(argv: readonly string[]): { host: string; port: number } {
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    let value: string | undefined;
+    if (tok.startsWith('--listen-client-urls=')) value = tok.slice(tok.indexOf('=') + 1);
+    else if (tok === '--listen-client-urls') value = argv[i + 1];
+    if (value === undefined) continue;
+    const url = new URL(value.split(',')[0]!);
+    if (url.protocol !== 'http:') throw new Error(`floor server: only http URLs (${value})`);
+    return { host: url.hostname, port: Number(url.port) };
+  }
+  throw new Error('floor server: --listen-client-urls is required');
+}
+
+/** Starts the floor server; resolves once it listens. */
+export async function startFloorServer(host: string, port: number): Promise<http2.Http2Server> {
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    const path = headers[':path'] ?? '';
+    if (STREAMING.test(path)) {
+      stream.respond(
+        { ...RESPONSE_HEADERS, 'grpc-status': 12, 'grpc-message': 'floor server: unary only' },
+        { endStream: true },
+      );
+      return;
+    }
+    stream.resume();
+    stream.on('end', () => {
+      if (stream.destroyed) return;
+      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+      stream.end(EMPTY_MESSAGE);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1]);
+if (isMain) {
+  const { host, port } = floorListenAddress(process.argv.slice(2));
+  await startFloorServer(host, port);
+  // Nothing to flush or close cleanly: it holds no data.
+  process.on('SIGTERM', () => process.exit(0));
+}
