@@ -69,6 +69,11 @@ export interface BenchOptions {
   transport: 'grpc' | 'http2';
   /** Decode KV responses (off: only each call's status is looked at). */
   decodeResponses: boolean;
+  /**
+   * Send everything to the Raft leader among the endpoints (etcd's
+   * benchmark flag): found by asking each endpoint's Maintenance.Status.
+   */
+  targetLeader: boolean;
   /** Print only the JSON line. */
   json: boolean;
 }
@@ -108,6 +113,7 @@ export function defaultOptions(mode: Mode): BenchOptions {
     drainTimeoutMs: 5000,
     transport: 'grpc',
     decodeResponses: false,
+    targetLeader: false,
     json: false,
   };
 }
@@ -130,6 +136,7 @@ common flags:
   --preload               write every key of the key space before measuring
   --transport grpc|http2  put/range/txn via grpc-js (default) or a lean node:http2 caller
   --decode-responses      decode KV responses (default: status only, cheaper; implies grpc)
+  --target-leader         send every request to the leader among --endpoints
   --json                  print only the JSON line
 mode flags:
   range:     --consistency l|s, --prefix (read the whole key prefix), --limit N
@@ -165,7 +172,14 @@ function boolArg(flag: string, v: string | undefined): boolean {
   throw new UsageError(`${flag} takes no value or =true/=false, got "${v}"`);
 }
 
-const BOOLEAN_FLAGS = new Set(['sequential-keys', 'prefix', 'preload', 'json', 'decode-responses']);
+const BOOLEAN_FLAGS = new Set([
+  'sequential-keys',
+  'prefix',
+  'preload',
+  'json',
+  'decode-responses',
+  'target-leader',
+]);
 
 /** Parses a command line (without node and script) into options. */
 export function parseArgs(argv: readonly string[]): BenchOptions {
@@ -188,6 +202,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       else if (name === 'prefix') o.prefix = b;
       else if (name === 'preload') o.preload = b;
       else if (name === 'decode-responses') o.decodeResponses = b;
+      else if (name === 'target-leader') o.targetLeader = b;
       else o.json = b;
       continue;
     }

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Histogram } from './histogram';
+import { findLeaderEndpoint } from './leader';
 import type { LatencySummary } from './histogram';
 import type { BenchOptions, Mode } from './options';
 import { Shard, subKinds } from './shard';
@@ -259,7 +260,10 @@ export function mergeResults(o: BenchOptions, results: readonly ShardResult[]): 
 }
 
 /** Runs one benchmark as configured and returns the merged measurements. */
-export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
+export async function runBenchmark(options: BenchOptions): Promise<BenchResult> {
+  const o = options.targetLeader
+    ? { ...options, endpoints: [await findLeaderEndpoint(options.endpoints)] }
+    : options;
   if (o.preload) await preload(o);
   const plans = planShards(o);
   const shards: ShardHandle[] = plans.map((p) =>

@@ -54,7 +54,8 @@ describe('servers', () => {
 
 describe('compare', () => {
   it('measures a row on 3 members with server CPU and RSS', async () => {
-    const m = await measureRow(putRow, 'etcd', 3, { durationMs: 500, flags: {} });
+    const row = STANDARD_ROWS.find((r) => r.name === 'put-100')!;
+    const m = await measureRow(row, 'etcd', 3, { durationMs: 500, flags: {} });
     expect(m.failure).toBeUndefined();
     expect(m.result!.ops).toBeGreaterThan(0);
     expect(m.result!.errorCount).toBe(0);
