@@ -14,6 +14,11 @@ const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+pro
 const OK_TRAILERS = { 'grpc-status': 0, 'grpc-message': 'OK' };
 // A gRPC frame holding an empty message: any response type decodes it as all defaults.
 const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
+// Maintenance.Status: a StatusResponse saying member 1 answers and member 1
+// leads (header = field 1 { member_id = field 2: 1 }, leader = field 4: 1),
+// so that --target-leader finds the floor.
+const STATUS_MESSAGE = Buffer.from([0, 0, 0, 0, 6, 0x0a, 0x02, 0x10, 0x01, 0x20, 0x01]);
+const STATUS_PATH = '/etcdserverpb.Maintenance/Status';
 
 /** The host and port of the first --listen-client-urls URL. */
 export function floorListenAddress(argv: readonly string[]): { host: string; port: number } {
@@ -48,7 +53,7 @@ export async function startFloorServer(host: string, port: number): Promise<http
       if (stream.destroyed) return;
       stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
-      stream.end(EMPTY_MESSAGE);
+      stream.end(path === STATUS_PATH ? STATUS_MESSAGE : EMPTY_MESSAGE);
     });
   });
   await new Promise<void>((resolve, reject) => {

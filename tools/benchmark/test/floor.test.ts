@@ -5,6 +5,7 @@ import { credentials, Metadata, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { etcdserverpb, KVClient, WatchClient } from '@kv/api';
 import { floorListenAddress } from '../src/floor-server';
+import { findLeaderEndpoint } from '../src/leader';
 import { parseArgs } from '../src/options';
 import { runBenchmark } from '../src/run';
 import { startServer } from '../src/servers';
@@ -51,6 +52,10 @@ describe('floor server', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('names itself the leader, so --target-leader finds it', async () => {
+    expect(await findLeaderEndpoint(floor.endpoints)).toBe(floor.endpoints[0]);
   });
 
   it('refuses a Watch stream as unimplemented', async () => {
