@@ -9,7 +9,8 @@
 
 import http2 from 'node:http2';
 
-const STREAMING = /\/(Watch|LeaseKeepAlive|Snapshot|Observe|Campaign)$/;
+// The streaming methods of etcd's services (Campaign, though long, is unary).
+const STREAMING = /\/(Watch|LeaseKeepAlive|Snapshot|Observe)$/;
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' };
 const OK_TRAILERS = { 'grpc-status': 0, 'grpc-message': 'OK' };
 // A gRPC frame holding an empty message: any response type decodes it as all defaults.
