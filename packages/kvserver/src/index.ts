@@ -47,7 +47,7 @@ export type {
 
 /** gRPC: registers KV, Watch, Lease, Cluster and Maintenance on a grpc-js server. */
 export { registerEtcdServices } from './grpc/register';
-export type { RegisterOptions } from './grpc/register';
+export type { RegisterOptions, ServiceRegistrar } from './grpc/register';
 export { SERVER_VERSION, CLUSTER_VERSION } from './grpc/maintenance-service';
 
 /** Logging port (pino-compatible) and Prometheus metrics. */

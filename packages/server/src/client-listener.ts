@@ -1,14 +1,17 @@
 /**
  * The client port serves gRPC and plain HTTP (gateway, health, metrics) on
  * the same address, as etcd does: each accepted connection is routed by its
- * first bytes — the HTTP/2 connection preface goes to grpc-js (through its
- * connection injector), anything else to a Node HTTP/1.1 server. With TLS,
- * the TLS handshake comes first and ALPN decides. A plain-text HTTP/2
- * connection whose first request carries an authority nghttp2 rejects (Go's
- * gRPC sends `:authority: http://host:port` for scheme-prefixed endpoints;
- * over TLS it sends the host name) passes through an AuthorityRepairStream
+ * first bytes — the HTTP/2 connection preface goes to the gRPC server (our
+ * own HTTP/2, `h2/`, by default), anything else to a Node HTTP/1.1 server.
+ * With TLS, the TLS handshake comes first and ALPN decides.
+ *
+ * With `KV_CLIENT_HTTP2=node`, gRPC is grpc-js's on node:http2 (through its
+ * connection injector). Then a plain-text HTTP/2 connection whose first
+ * request carries an authority nghttp2 rejects (Go's gRPC sends
+ * `:authority: http://host:port` for scheme-prefixed endpoints; over TLS it
+ * sends the host name) passes through an AuthorityRepairStream
  * (h2-authority.ts); every other one goes to the server natively
- * (h2-sniff.ts decides).
+ * (h2-sniff.ts decides). Our own HTTP/2 takes any authority.
  */
 import type http from 'node:http';
 import net from 'node:net';
@@ -20,6 +23,7 @@ import { AuthorityRepairStream } from './h2-authority';
 import { sniffH2 } from './h2-sniff';
 import { installLeanUnary } from './grpc-lean-unary';
 import type { LeanUnaryOptions } from './grpc-lean-unary';
+import type { GrpcH2Server } from './h2/grpc-server';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -46,7 +50,11 @@ export function unixSocketPath(url: URL): string | undefined {
 
 export interface ClientListenerOptions {
   readonly url: string;
-  readonly grpc: GrpcServer;
+  /**
+   * Who serves gRPC: our own HTTP/2 server (`h2/`), or grpc-js on
+   * node:http2 (`KV_CLIENT_HTTP2=node`).
+   */
+  readonly grpc: { readonly own: GrpcH2Server } | { readonly node: GrpcServer };
   readonly http: http.Server;
   readonly tls?: tls.TlsOptions;
   /** Serve these unary methods on the lean HTTP/2 path (grpc-lean-unary.ts). */
@@ -61,11 +69,20 @@ export function bindHost(hostname: string): string {
 
 export async function listenClient(options: ClientListenerOptions): Promise<ClientListener> {
   const url = new URL(options.url);
-  const injector: ConnectionInjector = options.grpc.createConnectionInjector(
+  const own = 'own' in options.grpc ? options.grpc.own : undefined;
+  const node = 'node' in options.grpc ? options.grpc.node : undefined;
+  const injector: ConnectionInjector | undefined = node?.createConnectionInjector(
     ServerCredentials.createInsecure(),
   );
   const leanUnary =
-    options.leanUnary !== undefined && installLeanUnary(options.grpc, options.leanUnary);
+    node !== undefined &&
+    options.leanUnary !== undefined &&
+    installLeanUnary(node, options.leanUnary);
+  const serveH2 = (socket: Duplex, native: boolean): void => {
+    if (own !== undefined) own.handleConnection(socket);
+    else if (native) injector!.injectConnection(socket);
+    else injector!.injectConnection(new AuthorityRepairStream(socket as net.Socket));
+  };
   const sockets = new Set<Duplex>();
   const route = (socket: Duplex & { unshift(chunk: Buffer): void }): void => {
     sockets.add(socket);
@@ -85,12 +102,11 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
         head
           .subarray(0, Math.min(head.length, H2_PREFACE.length))
           .equals(H2_PREFACE.subarray(0, Math.min(head.length, H2_PREFACE.length)));
-      if (isH2) {
+      if (isH2 && own !== undefined) serveH2(socket, true);
+      else if (isH2) {
+        // nghttp2 refuses some authorities Go's gRPC sends (see h2-sniff.ts).
         sniffH2(socket as net.Socket).then(
-          (path) =>
-            injector.injectConnection(
-              path === 'native' ? socket : new AuthorityRepairStream(socket as net.Socket),
-            ),
+          (path) => serveH2(socket, path === 'native'),
           () => socket.destroy(),
         );
       } else options.http.emit('connection', socket);
@@ -104,7 +120,7 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
         if (socket.alpnProtocol === 'h2') {
           sockets.add(socket);
           socket.on('close', () => sockets.delete(socket));
-          injector.injectConnection(socket);
+          serveH2(socket, true);
         } else {
           route(socket);
         }
@@ -130,12 +146,12 @@ export async function listenClient(options: ClientListenerOptions): Promise<Clie
     dialTarget: unixPath !== undefined ? `unix:${unixPath}` : `127.0.0.1:${port}`,
     leanUnary,
     close: async () => {
-      injector.drain(0);
+      injector?.drain(0);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
-      injector.destroy();
+      injector?.destroy();
     },
   };
 }

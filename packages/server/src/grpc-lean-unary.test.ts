@@ -182,11 +182,15 @@ async function start(): Promise<{ lean: ClientListener; plain: ClientListener }>
   const httpServer = http.createServer();
   const lean = await listenClient({
     url: 'http://127.0.0.1:0',
-    grpc,
+    grpc: { node: grpc },
     http: httpServer,
     leanUnary: { routes: [route], maxReceiveMessageLength: MAX_RECEIVE, maxSendMessageLength: -1 },
   });
-  const plain = await listenClient({ url: 'http://127.0.0.1:0', grpc, http: httpServer });
+  const plain = await listenClient({
+    url: 'http://127.0.0.1:0',
+    grpc: { node: grpc },
+    http: httpServer,
+  });
   expect(lean.leanUnary).toBe(true);
   expect(plain.leanUnary).toBe(false);
   cleanups.push(async () => {

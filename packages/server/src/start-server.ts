@@ -30,6 +30,7 @@ import {
 } from '@kv/kvserver';
 import type { Logger, Member, MemberStorage } from '@kv/kvserver';
 import { listenClient } from './client-listener';
+import { GrpcH2Server } from './h2/grpc-server';
 import type { ClientListener } from './client-listener';
 import { ConfigError, defaultConfig } from './config';
 import type { ServerConfig } from './config';
@@ -340,17 +341,36 @@ export async function startServer(
 
   const maxReceiveMessageLength = config.maxRequestBytes + 512 * 1024;
   const maxSendMessageLength = 2 ** 31 - 1;
-  const grpc = new GrpcServer({
-    'grpc.max_receive_message_length': maxReceiveMessageLength,
-    'grpc.max_send_message_length': maxSendMessageLength,
-    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
-    'grpc.keepalive_timeout_ms': 20 * 1000,
+  // KV_CLIENT_HTTP2=node serves gRPC with grpc-js on node:http2, as before
+  // our own HTTP/2 (h2/) took over (A/B measurements; a way back should a
+  // client need it). KV_GRPC_LEAN_UNARY=off then leaves every method to
+  // grpc-js, lean path included.
+  const transport = clientHttp2(process.env['KV_CLIENT_HTTP2']);
+  const grpc: { own: GrpcH2Server } | { node: GrpcServer } =
+    transport === 'own'
+      ? {
+          own: new GrpcH2Server({
+            maxReceiveMessageLength,
+            maxSendMessageLength,
+            onConnectionError: (err) =>
+              logger.debug({ error: err.message }, 'client HTTP/2 connection closed on error'),
+          }),
+        }
+      : {
+          node: new GrpcServer({
+            'grpc.max_receive_message_length': maxReceiveMessageLength,
+            'grpc.max_send_message_length': maxSendMessageLength,
+            'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
+            'grpc.keepalive_timeout_ms': 20 * 1000,
+          }),
+        };
+  const services = registerEtcdServices('own' in grpc ? grpc.own : grpc.node, etcd, {
+    logger,
+    metrics,
+    clock: systemClock,
   });
-  const services = registerEtcdServices(grpc, etcd, { logger, metrics, clock: systemClock });
-  // KV_GRPC_LEAN_UNARY=off leaves every method to grpc-js (A/B measurements
-  // of the lean path on one build; a way back should a client need it).
   const leanUnary =
-    process.env['KV_GRPC_LEAN_UNARY'] === 'off'
+    'own' in grpc || process.env['KV_GRPC_LEAN_UNARY'] === 'off'
       ? undefined
       : { routes: services.hotUnary, maxReceiveMessageLength, maxSendMessageLength };
 
@@ -459,16 +479,20 @@ export async function startServer(
         if (moved) logger.info({ name: config.name }, 'transferred leadership before shutdown');
         // Let in-flight calls finish (bounded), then stop the member: the backend
         // is committed and the WAL closed by etcd.stop().
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => {
-            grpc.forceShutdown();
-            resolve();
-          }, 2000);
-          grpc.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
+        if ('own' in grpc) await grpc.own.shutdown(2000);
+        else {
+          const node = grpc.node;
+          await new Promise<void>((resolve) => {
+            const force = setTimeout(() => {
+              node.forceShutdown();
+              resolve();
+            }, 2000);
+            node.tryShutdown(() => {
+              clearTimeout(force);
+              resolve();
+            });
           });
-        });
+        }
         gw.backend?.close();
         await Promise.all(listeners.map((l) => l.close()));
         await etcd.stop();
@@ -562,4 +586,11 @@ export function walSyncOnLoop(value: string | undefined): boolean | 'auto' {
   if (value === 'on') return true;
   if (value === 'off') return false;
   throw new Error(`KV_WAL_SYNC_ON_LOOP must be on, off or auto, not "${value}"`);
+}
+
+/** `KV_CLIENT_HTTP2`: own (the default) or node; anything else is refused. */
+export function clientHttp2(value: string | undefined): 'own' | 'node' {
+  if (value === undefined || value === '' || value === 'own') return 'own';
+  if (value === 'node') return 'node';
+  throw new Error(`KV_CLIENT_HTTP2 must be own or node, not "${value}"`);
 }

@@ -63,8 +63,11 @@ export interface RegisteredServices {
   readonly hotUnary: readonly UnaryRoute[];
 }
 
+/** Where services go: a grpc-js Server, or anything with its addService. */
+export type ServiceRegistrar = Pick<Server, 'addService'>;
+
 export function registerEtcdServices(
-  grpcServer: Server,
+  grpcServer: ServiceRegistrar,
   server: EtcdServer,
   options: RegisterOptions,
 ): RegisteredServices {

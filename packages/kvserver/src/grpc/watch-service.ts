@@ -15,7 +15,6 @@
  */
 import { Metadata, status } from '@grpc/grpc-js';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { ServerHttp2Stream } from 'node:http2';
 import {
   encodeEvent,
   encodeResponseHeader,
@@ -99,14 +98,34 @@ class HeaderCache {
 }
 
 /**
- * The HTTP/2 stream under a grpc-js 1.14 call without grpc-js interceptors
- * (the call object grpc-js hands the handler wraps one that holds it), or
- * undefined when that shape is not there: then responses go through grpc-js
- * one by one, as any handler's would.
+ * Where a watch session writes its already framed gRPC messages: the
+ * members it uses of a node:http2 stream, which the client port's own
+ * HTTP/2 server offers too (`rawFrames` on its call objects).
  */
-export function rawHttp2Stream(call: Call): ServerHttp2Stream | undefined {
+export interface RawMessageStream {
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  readonly writableEnded: boolean;
+  write(bytes: Buffer): boolean;
+  on(event: 'drain' | 'close' | 'error', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+}
+
+/**
+ * The raw stream under a call: the own HTTP/2 server's `rawFrames`, or the
+ * HTTP/2 stream under a grpc-js 1.14 call without grpc-js interceptors (the
+ * call object grpc-js hands the handler wraps one that holds it); undefined
+ * when neither shape is there: then responses go through the call one by
+ * one, as any handler's would.
+ */
+export function rawHttp2Stream(call: Call): RawMessageStream | undefined {
+  const own = (call as unknown as { rawFrames?: Partial<RawMessageStream> }).rawFrames;
+  if (own !== undefined && typeof own.write === 'function' && typeof own.on === 'function') {
+    return own as RawMessageStream;
+  }
   const inner = (call as unknown as { call?: { stream?: unknown } }).call;
-  const s = inner?.stream as Partial<ServerHttp2Stream> | undefined;
+  const s = inner?.stream as
+    (Partial<RawMessageStream> & { respond?: unknown; once?: unknown }) | undefined;
   if (
     s !== undefined &&
     s !== null &&
@@ -115,7 +134,7 @@ export function rawHttp2Stream(call: Call): ServerHttp2Stream | undefined {
     typeof s.once === 'function' &&
     s.constructor?.name === 'ServerHttp2Stream'
   ) {
-    return s as ServerHttp2Stream;
+    return s as RawMessageStream;
   }
   return undefined;
 }
@@ -189,7 +208,7 @@ function control(
 
 class WatchSession {
   readonly #stream: WatchStream;
-  readonly #raw: ServerHttp2Stream | undefined;
+  readonly #raw: RawMessageStream | undefined;
   readonly #progress = new Set<number>();
   readonly #fragment = new Set<number>();
   readonly #sentSinceTick = new Set<number>();

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { HeaderListTooLarge, HpackDecoder, HpackError, encodeHeaders } from './hpack';
+import type { HeaderMap } from './hpack';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+function decodeAll(decoder: HpackDecoder, block: Buffer): HeaderMap {
+  const out: HeaderMap = {};
+  decoder.decode(block, out, 1 << 20);
+  return out;
+}
+
+describe('HpackDecoder', () => {
+  // RFC 7541 Appendix C.3: three requests on one connection, no Huffman.
+  it('decodes the RFC 7541 C.3 requests, dynamic table carried across blocks', () => {
+    const d = new HpackDecoder();
+    expect(decodeAll(d, hex('8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d'))).toEqual({
+      ':method': 'GET',
+      ':scheme': 'http',
+      ':path': '/',
+      ':authority': 'www.example.com',
+    });
+    expect(decodeAll(d, hex('8286 84be 5808 6e6f 2d63 6163 6865'))).toEqual({
+      ':method': 'GET',
+      ':scheme': 'http',
+      ':path': '/',
+      ':authority': 'www.example.com',
+      'cache-control': 'no-cache',
+    });
+    expect(
+      decodeAll(d, hex('8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65')),
+    ).toEqual({
+      ':method': 'GET',
+      ':scheme': 'https',
+      ':path': '/index.html',
+      ':authority': 'www.example.com',
+      'custom-key': 'custom-value',
+    });
+  });
+
+  // RFC 7541 Appendix C.4: the same requests with Huffman-coded strings.
+  it('decodes the RFC 7541 C.4 requests (Huffman)', () => {
+    const d = new HpackDecoder();
+    expect(decodeAll(d, hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff'))[':authority']).toBe(
+      'www.example.com',
+    );
+    expect(decodeAll(d, hex('8286 84be 5886 a8eb 1064 9cbf'))['cache-control']).toBe('no-cache');
+    expect(
+      decodeAll(d, hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'))[
+        'custom-key'
+      ],
+    ).toBe('custom-value');
+  });
+
+  it('evicts to the size the client sets, and keeps repeated names as a list', () => {
+    const d = new HpackDecoder();
+    decodeAll(d, hex('400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65'));
+    // Size update to 0 (0x20) empties the table: index 62 is then out of range.
+    expect(() => decodeAll(d, hex('20be'))).toThrow(HpackError);
+    const e = new HpackDecoder();
+    // Two literal fields with the same new name.
+    const block = Buffer.concat([
+      hex('0003 6162 6301 31'), // abc: 1
+      hex('0003 6162 6301 32'), // abc: 2
+    ]);
+    expect(decodeAll(e, block)).toEqual({ abc: ['1', '2'] });
+  });
+
+  it('refuses malformed blocks and oversized header lists', () => {
+    expect(() => decodeAll(new HpackDecoder(), hex('80'))).toThrow(HpackError); // index 0
+    expect(() => decodeAll(new HpackDecoder(), hex('ff'))).toThrow(HpackError); // truncated integer
+    expect(() => decodeAll(new HpackDecoder(), hex('0003 6162'))).toThrow(HpackError); // truncated string
+    expect(() => decodeAll(new HpackDecoder(), hex('82 20'))).toThrow(HpackError); // size update late
+    expect(() => decodeAll(new HpackDecoder(), hex('3fe21f'))).toThrow(HpackError); // 4,097: above the limit
+    const big = encodeHeaders([['x-big', 'v'.repeat(2000)]]);
+    expect(() => new HpackDecoder().decode(big, {}, 1000)).toThrow(HeaderListTooLarge);
+  });
+});
+
+describe('encodeHeaders', () => {
+  it('round-trips through the decoder without touching the dynamic table', () => {
+    const fields: [string, string][] = [
+      [':status', '200'],
+      ['content-type', 'application/grpc+proto'],
+      ['grpc-status', '0'],
+      ['grpc-message', 'a'.repeat(300)],
+    ];
+    const block = encodeHeaders(fields);
+    expect(block[0]).toBe(0x88);
+    const d = new HpackDecoder();
+    expect(decodeAll(d, block)).toEqual(Object.fromEntries(fields));
+    // Nothing was indexed: index 62 does not exist.
+    expect(() => decodeAll(d, hex('be'))).toThrow(HpackError);
+  });
+});
