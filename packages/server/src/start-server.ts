@@ -354,6 +354,7 @@ export async function startServer(
             maxSendMessageLength,
             onConnectionError: (err) =>
               logger.debug({ error: err.message }, 'client HTTP/2 connection closed on error'),
+            keepalive: { intervalMs: 2 * 60 * 60 * 1000, timeoutMs: 20 * 1000 },
           }),
         }
       : {

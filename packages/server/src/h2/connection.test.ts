@@ -106,7 +106,10 @@ afterEach(() => {
 });
 
 /** A server whose streams the test handles; a connected raw client past the preface. */
-async function setup(onStream: (s: H2Stream) => void): Promise<{
+async function setup(
+  onStream: (s: H2Stream) => void,
+  keepalive?: { intervalMs: number; timeoutMs: number },
+): Promise<{
   client: RawClient;
   connection: () => H2Connection;
   errors: Error[];
@@ -114,7 +117,11 @@ async function setup(onStream: (s: H2Stream) => void): Promise<{
   let connection: H2Connection | undefined;
   const errors: Error[] = [];
   const server = net.createServer((socket) => {
-    connection = new H2Connection(socket, { onStream, onError: (e) => errors.push(e) });
+    connection = new H2Connection(socket, {
+      onStream,
+      onError: (e) => errors.push(e),
+      ...(keepalive !== undefined ? { keepalive } : {}),
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
@@ -141,11 +148,7 @@ function echo(s: H2Stream): void {
   const parts: Buffer[] = [];
   s.onData = (c) => parts.push(Buffer.from(c));
   s.onEnd = () =>
-    s.respondUnary(
-      encodeHeaders([[':status', '200']]),
-      Buffer.concat(parts),
-      encodeHeaders([['grpc-status', '0']]),
-    );
+    s.respondUnary([[':status', '200']], Buffer.concat(parts), [['grpc-status', '0']]);
 }
 
 describe('H2Connection', () => {
@@ -184,11 +187,7 @@ describe('H2Connection', () => {
     const { client } = await setup((s) => {
       stream = s;
       s.onEnd = () =>
-        s.respondUnary(
-          encodeHeaders([[':status', '200']]),
-          Buffer.alloc(100, 0x61),
-          encodeHeaders([['grpc-status', '0']]),
-        );
+        s.respondUnary([[':status', '200']], Buffer.alloc(100, 0x61), [['grpc-status', '0']]);
     });
     // INITIAL_WINDOW_SIZE = 30.
     const settings = Buffer.alloc(6);
@@ -246,7 +245,21 @@ describe('H2Connection', () => {
     const refused = await client.waitFor((f) => f.type === RST_STREAM && f.id === 3);
     expect(refused.payload.readUInt32BE(0)).toBe(0x7);
     expect(client.closed).toBe(false);
-    streams[0]!.respond(encodeHeaders([[':status', '200']]), true);
+    streams[0]!.respond([[':status', '200']], true);
+    await client.waitClosed();
+  });
+
+  it('keepalive: PINGs the client, and closes a connection whose client stops answering', async () => {
+    const { client } = await setup(echo, { intervalMs: 30, timeoutMs: 60 });
+    client.send(PREFACE, frame(SETTINGS, 0, 0));
+    const ping = await client.waitFor((f) => f.type === PING && f.flags === 0);
+    client.send(frame(PING, 1, 0, ping.payload));
+    // Answered: a second PING comes, and the connection stays.
+    await expect
+      .poll(() => client.frames.filter((f) => f.type === PING && f.flags === 0).length)
+      .toBeGreaterThanOrEqual(2);
+    expect(client.closed).toBe(false);
+    // Not answered: closed.
     await client.waitClosed();
   });
 });

@@ -15,8 +15,14 @@
  * replenished as data is read.
  */
 import type { Duplex } from 'node:stream';
-import { DEFAULT_TABLE_SIZE, HeaderListTooLarge, HpackDecoder, HpackError } from './hpack';
-import type { HeaderMap } from './hpack';
+import {
+  DEFAULT_TABLE_SIZE,
+  HeaderListTooLarge,
+  HpackDecoder,
+  HpackEncoder,
+  HpackError,
+} from './hpack';
+import type { HeaderFields, HeaderMap } from './hpack';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -139,7 +145,7 @@ export class H2Stream {
   /** DATA waiting for window; trailers (a header block) to follow it. */
   queue: Buffer[] = [];
   queued = 0;
-  pendingTrailers: Buffer | undefined;
+  pendingTrailers: HeaderFields | undefined;
   pendingEnd = false;
   needsDrain = false;
   /** Bytes received since the last stream WINDOW_UPDATE. */
@@ -154,11 +160,11 @@ export class H2Stream {
     this.sendWindow = sendWindow;
   }
 
-  /** Sends the response headers (a complete HPACK block). */
-  respond(block: Buffer, endStream: boolean): void {
+  /** Sends the response headers. */
+  respond(fields: HeaderFields, endStream: boolean): void {
     if (this.localEnded) return;
     this.headersSent = true;
-    this.connection.sendHeaders(this, block, endStream);
+    this.connection.sendHeaders(this, fields, endStream);
   }
 
   /** Sends DATA; false when the caller should wait for onDrain. */
@@ -167,8 +173,8 @@ export class H2Stream {
     return this.connection.sendData(this, data, false);
   }
 
-  /** Ends the stream: trailers (a complete HPACK block) after any queued DATA. */
-  end(trailers: Buffer): void {
+  /** Ends the stream: trailers after any queued DATA. */
+  end(trailers: HeaderFields): void {
     if (this.localEnded) return;
     this.connection.sendTrailers(this, trailers);
   }
@@ -177,7 +183,7 @@ export class H2Stream {
    * A unary answer: headers, one DATA frame and trailers, in one buffer when
    * the windows allow (they nearly always do).
    */
-  respondUnary(headers: Buffer, data: Buffer, trailers: Buffer): void {
+  respondUnary(headers: HeaderFields, data: Buffer, trailers: HeaderFields): void {
     if (this.localEnded) return;
     this.connection.sendUnary(this, headers, data, trailers);
   }
@@ -197,13 +203,28 @@ export interface H2ConnectionOptions {
   readonly onStream: (stream: H2Stream) => void;
   /** A protocol error closed the connection (for logging). */
   readonly onError?: (err: Error) => void;
+  /**
+   * Server keepalive, as grpc-js's keepalive_time_ms / keepalive_timeout_ms:
+   * a PING every `intervalMs`; no acknowledgement within `timeoutMs` closes
+   * the connection (a client gone without a word).
+   */
+  readonly keepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
+  /**
+   * Response fields worth adding to the client's HPACK table (sent as
+   * one-byte indexes afterwards); by default none are.
+   */
+  readonly indexable?: (name: string, value: string) => boolean;
 }
+
+/** The payload of our keepalive PINGs. */
+const KEEPALIVE_PAYLOAD = Buffer.from('kv-alive');
 
 /** One client connection. Starts reading at once; the preface must come first. */
 export class H2Connection {
   readonly socket: Duplex;
   readonly #options: H2ConnectionOptions;
   readonly #decoder = new HpackDecoder(DEFAULT_TABLE_SIZE);
+  readonly #encoder: HpackEncoder;
   readonly #streams = new Map<number, H2Stream>();
   #pending: Buffer | undefined;
   #prefaceSeen = false;
@@ -223,12 +244,23 @@ export class H2Connection {
   #flushScheduled = false;
   #goingAway = false;
   #closed = false;
+  #keepaliveTimer: NodeJS.Timeout | undefined;
+  #keepaliveDeadline: NodeJS.Timeout | undefined;
 
   constructor(socket: Duplex, options: H2ConnectionOptions) {
     this.socket = socket;
     this.#options = options;
+    this.#encoder = new HpackEncoder(options.indexable ?? (() => false));
     this.#push(SERVER_SETTINGS);
     this.#push(windowUpdate(0, CONNECTION_RECEIVE_WINDOW - DEFAULT_WINDOW));
+    const keepalive = options.keepalive;
+    if (keepalive !== undefined) {
+      this.#keepaliveTimer = setInterval(
+        () => this.#ping(keepalive.timeoutMs),
+        keepalive.intervalMs,
+      );
+      this.#keepaliveTimer.unref();
+    }
     socket.on('data', (chunk: Buffer) => this.#onRead(chunk));
     socket.on('close', () => this.#onClosed());
     socket.on('end', () => socket.end());
@@ -364,6 +396,9 @@ export class H2Connection {
           writeFrameHeader(b, 0, 8, FRAME_PING, FLAG_ACK, 0);
           payload.copy(b, 9);
           this.#push(b);
+        } else if (payload.equals(KEEPALIVE_PAYLOAD)) {
+          clearTimeout(this.#keepaliveDeadline);
+          this.#keepaliveDeadline = undefined;
         }
         return;
       }
@@ -487,7 +522,7 @@ export class H2Connection {
       const value = payload.readUInt32BE(at + 2);
       switch (key) {
         case SETTINGS_HEADER_TABLE_SIZE:
-          // Our encoder never adds to the client's table: nothing to do.
+          this.#encoder.setLimit(value);
           break;
         case SETTINGS_ENABLE_PUSH:
           if (value > 1) throw new ConnectionError(H2_PROTOCOL_ERROR, 'ENABLE_PUSH value');
@@ -560,10 +595,20 @@ export class H2Connection {
     }
   }
 
+  #ping(timeoutMs: number): void {
+    if (this.#closed || this.#keepaliveDeadline !== undefined) return;
+    const b = Buffer.allocUnsafe(17);
+    writeFrameHeader(b, 0, 8, FRAME_PING, 0, 0);
+    KEEPALIVE_PAYLOAD.copy(b, 9);
+    this.#push(b);
+    this.#keepaliveDeadline = setTimeout(() => this.socket.destroy(), timeoutMs);
+    this.#keepaliveDeadline.unref();
+  }
+
   // ---------------------------------------------------------------- writing
 
-  sendHeaders(stream: H2Stream, block: Buffer, endStream: boolean): void {
-    this.#pushHeaderBlock(stream.id, block, endStream);
+  sendHeaders(stream: H2Stream, fields: HeaderFields, endStream: boolean): void {
+    this.#pushHeaderBlock(stream.id, fields, endStream);
     if (endStream) this.#localEnd(stream);
   }
 
@@ -587,26 +632,40 @@ export class H2Connection {
     return true;
   }
 
-  sendTrailers(stream: H2Stream, block: Buffer): void {
+  sendTrailers(stream: H2Stream, fields: HeaderFields): void {
     if (stream.queued > 0) {
-      stream.pendingTrailers = block;
+      stream.pendingTrailers = fields;
       stream.pendingEnd = true;
       return;
     }
-    this.#pushHeaderBlock(stream.id, block, true);
+    this.#pushHeaderBlock(stream.id, fields, true);
     this.#localEnd(stream);
   }
 
-  sendUnary(stream: H2Stream, headers: Buffer, data: Buffer, trailers: Buffer): void {
+  sendUnary(
+    stream: H2Stream,
+    headerFields: HeaderFields,
+    data: Buffer,
+    trailerFields: HeaderFields,
+  ): void {
     const max = this.#peerMaxFrame;
     if (
       stream.queued === 0 &&
       data.length <= stream.sendWindow &&
       data.length <= this.#sendWindow &&
-      data.length <= max &&
-      headers.length <= max &&
-      trailers.length <= max
+      data.length <= max
     ) {
+      // Encoded here, in wire order: the encoder's table follows the client's.
+      const headers = this.#encoder.encode(headerFields);
+      const trailers = this.#encoder.encode(trailerFields);
+      stream.headersSent = true;
+      if (headers.length > max || trailers.length > max) {
+        this.#pushBlock(stream.id, headers, false);
+        this.sendData(stream, data, false);
+        this.#pushBlock(stream.id, trailers, true);
+        this.#localEnd(stream);
+        return;
+      }
       const b = Buffer.allocUnsafe(27 + headers.length + data.length + trailers.length);
       let at = 0;
       writeFrameHeader(b, at, headers.length, FRAME_HEADERS, FLAG_END_HEADERS, stream.id);
@@ -624,16 +683,15 @@ export class H2Connection {
         stream.id,
       );
       trailers.copy(b, at + 9);
-      stream.headersSent = true;
       stream.sendWindow -= data.length;
       this.#sendWindow -= data.length;
       this.#push(b);
       this.#localEnd(stream);
       return;
     }
-    this.sendHeaders(stream, headers, false);
+    this.sendHeaders(stream, headerFields, false);
     this.sendData(stream, data, false);
-    this.sendTrailers(stream, trailers);
+    this.sendTrailers(stream, trailerFields);
   }
 
   resetStream(stream: H2Stream, code: number): void {
@@ -702,7 +760,12 @@ export class H2Connection {
     }
   }
 
-  #pushHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
+  #pushHeaderBlock(id: number, fields: HeaderFields, endStream: boolean): void {
+    this.#pushBlock(id, this.#encoder.encode(fields), endStream);
+  }
+
+  /** An encoded block as HEADERS and, beyond the client's frame size, CONTINUATION frames. */
+  #pushBlock(id: number, block: Buffer, endStream: boolean): void {
     const max = this.#peerMaxFrame;
     let type = FRAME_HEADERS;
     let at = 0;
@@ -809,6 +872,8 @@ export class H2Connection {
   #onClosed(): void {
     this.#closed = true;
     this.#pending = undefined;
+    clearInterval(this.#keepaliveTimer);
+    clearTimeout(this.#keepaliveDeadline);
     for (const stream of [...this.#streams.values()]) this.#abort(stream);
   }
 }

@@ -422,6 +422,53 @@ function collect(stream: NodeJS.EventEmitter): Promise<StreamResult> {
   });
 }
 
+function invoke(
+  client: Client,
+  req: string,
+): Promise<{ value?: string; code?: number; details?: string; trailer?: unknown }> {
+  return new Promise((resolve) => {
+    let trailer: unknown;
+    const call = client['call']!(
+      Buffer.from(req),
+      new Metadata(),
+      (err: ServiceError | null, res?: Buffer) =>
+        resolve(
+          err
+            ? { code: err.code, details: err.details }
+            : { value: JSON.parse(res!.toString()).request as string, trailer },
+        ),
+    ) as NodeJS.EventEmitter;
+    call.on('status', (s: { metadata: Metadata }) => (trailer = s.metadata.getMap()));
+  });
+}
+
+describe('own HTTP/2 gRPC server with a grpc-js client', () => {
+  it('many calls on one connection (response headers indexed after the first) answer as grpc-js', async () => {
+    const { own, node } = await start();
+    const answers: unknown[][] = [];
+    for (const l of [own, node]) {
+      const c = clientFor(l);
+      const got: unknown[] = [];
+      for (let i = 0; i < 60; i++) {
+        const req = ['ok', 'err', 'trailer', 'headers', 'throw'][i % 5]!;
+        got.push(await invoke(c, req));
+      }
+      // And concurrently.
+      got.push(
+        ...(await Promise.all(
+          Array.from({ length: 40 }, (_, i) => invoke(c, i % 2 ? 'ok' : 'err')),
+        )),
+      );
+      answers.push(got);
+    }
+    expect(answers[0]).toEqual(answers[1]);
+    expect(answers[0]![1]).toMatchObject({
+      code: status.FAILED_PRECONDITION,
+      details: 'etcdserver: boom, 100% (ü)',
+    });
+  });
+});
+
 describe('own HTTP/2 gRPC server: streaming calls behave as with grpc-js', () => {
   it('server streaming: many messages through backpressure, then trailers; an error after a message', async () => {
     const { own, node } = await start();

@@ -25,8 +25,7 @@ import type {
 } from '@grpc/grpc-js';
 import { H2Connection } from './connection';
 import type { H2Stream } from './connection';
-import { encodeHeaders } from './hpack';
-import type { HeaderMap } from './hpack';
+import type { HeaderFields, HeaderMap } from './hpack';
 
 type AuthContext = ReturnType<ServerUnaryCall<unknown, unknown>['getAuthContext']>;
 type MetricsRecorder = ReturnType<ServerUnaryCall<unknown, unknown>['getMetricsRecorder']>;
@@ -51,18 +50,32 @@ const DEADLINE_UNIT_MS: Readonly<Record<string, number>> = {
   u: 0.001,
   n: 0.000001,
 };
-const RESPONSE_HEADER_FIELDS: ReadonlyArray<readonly [string, string]> = [
+const RESPONSE_HEADERS: HeaderFields = [
   [':status', '200'],
   ['content-type', 'application/grpc+proto'],
   ['grpc-accept-encoding', 'identity,deflate,gzip'],
   ['grpc-encoding', 'identity'],
 ];
-const RESPONSE_HEADERS = encodeHeaders(RESPONSE_HEADER_FIELDS);
-const OK_TRAILERS = encodeHeaders([
+const OK_TRAILERS: HeaderFields = [
   ['grpc-status', '0'],
   ['grpc-message', 'OK'],
+];
+const UNSUPPORTED_MEDIA_TYPE: HeaderFields = [[':status', '415']];
+
+/**
+ * The response fields every call repeats go into the client's HPACK table
+ * once and are one-byte indexes from then on (less to parse for clients);
+ * error messages and metadata stay literals.
+ */
+const INDEXED_NAMES = new Set([
+  'content-type',
+  'grpc-accept-encoding',
+  'grpc-encoding',
+  'grpc-status',
 ]);
-const UNSUPPORTED_MEDIA_TYPE = encodeHeaders([[':status', '415']]);
+function indexable(name: string, value: string): boolean {
+  return INDEXED_NAMES.has(name) || (name === 'grpc-message' && value === 'OK');
+}
 /** Headers grpc-js does not pass to handlers as metadata. */
 const NOT_METADATA = new Set([
   'grpc-timeout',
@@ -104,7 +117,7 @@ function metadataFields(md: Metadata | null | undefined, into: [string, string][
   }
 }
 
-function statusBlock(s: Status, trailersOnly: boolean): Buffer {
+function statusFields(s: Status, trailersOnly: boolean): HeaderFields {
   const custom = s.metadata ?? undefined;
   if (!trailersOnly && s.code === 0 && s.details === 'OK' && custom === undefined) {
     return OK_TRAILERS;
@@ -118,7 +131,7 @@ function statusBlock(s: Status, trailersOnly: boolean): Buffer {
     : [];
   fields.push(['grpc-status', String(s.code)], ['grpc-message', encodeURI(s.details)]);
   metadataFields(custom, fields);
-  return encodeHeaders(fields);
+  return fields;
 }
 
 function headerString(headers: HeaderMap, name: string): string | undefined {
@@ -327,10 +340,10 @@ abstract class CallCore extends EventEmitter {
   sendMetadata(md?: Metadata): void {
     if (this.#headersSent || this.#isGone()) return;
     this.#headersSent = true;
-    const fields = [...RESPONSE_HEADER_FIELDS] as [string, string][];
+    const fields = [...RESPONSE_HEADERS] as [string, string][];
     metadataFields(md, fields);
     this.stream.respond(
-      fields.length === RESPONSE_HEADER_FIELDS.length ? RESPONSE_HEADERS : encodeHeaders(fields),
+      fields.length === RESPONSE_HEADERS.length ? RESPONSE_HEADERS : fields,
       false,
     );
   }
@@ -378,7 +391,7 @@ abstract class CallCore extends EventEmitter {
     const trailers =
       trailer === undefined
         ? OK_TRAILERS
-        : statusBlock({ code: status.OK, details: 'OK', metadata: trailer }, false);
+        : statusFields({ code: status.OK, details: 'OK', metadata: trailer }, false);
     if (this.#headersSent) {
       this.stream.write(framed);
       this.stream.end(trailers);
@@ -394,10 +407,10 @@ abstract class CallCore extends EventEmitter {
     if (this.#isGone()) return;
     this.#done = true;
     this.#clearDeadline();
-    if (this.#headersSent) this.stream.end(statusBlock(s, false));
+    if (this.#headersSent) this.stream.end(statusFields(s, false));
     else {
       this.#headersSent = true;
-      this.stream.respond(statusBlock(s, true), true);
+      this.stream.respond(statusFields(s, true), true);
     }
     this.#notifyCancel();
   }
@@ -729,6 +742,8 @@ export interface GrpcH2ServerOptions {
   readonly maxSendMessageLength: number;
   /** A connection closed on a protocol error (for logging). */
   readonly onConnectionError?: (err: Error) => void;
+  /** Server keepalive PINGs (grpc-js's keepalive_time_ms / keepalive_timeout_ms). */
+  readonly keepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
 }
 
 /**
@@ -772,9 +787,11 @@ export class GrpcH2Server {
   handleConnection(socket: Duplex): void {
     const connection = new H2Connection(socket, {
       onStream: (stream) => this.#onStream(stream),
+      indexable,
       ...(this.#options.onConnectionError !== undefined
         ? { onError: this.#options.onConnectionError }
         : {}),
+      ...(this.#options.keepalive !== undefined ? { keepalive: this.#options.keepalive } : {}),
     });
     this.#connections.add(connection);
     socket.once('close', () => this.#connections.delete(connection));
@@ -823,12 +840,12 @@ export class GrpcH2Server {
     if (method === undefined) {
       // grpc-js sends this message as it is, not percent-encoded.
       stream.respond(
-        encodeHeaders([
+        [
           [':status', '200'],
           ['content-type', 'application/grpc+proto'],
           ['grpc-status', String(status.UNIMPLEMENTED)],
           ['grpc-message', `The server does not implement the method ${path}`],
-        ]),
+        ],
         true,
       );
       return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeaderListTooLarge, HpackDecoder, HpackError, encodeHeaders } from './hpack';
+import { HeaderListTooLarge, HpackDecoder, HpackEncoder, HpackError, encodeHeaders } from './hpack';
 import type { HeaderMap } from './hpack';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -91,5 +91,50 @@ describe('encodeHeaders', () => {
     expect(decodeAll(d, block)).toEqual(Object.fromEntries(fields));
     // Nothing was indexed: index 62 does not exist.
     expect(() => decodeAll(d, hex('be'))).toThrow(HpackError);
+  });
+});
+
+describe('HpackEncoder', () => {
+  const indexable = (name: string, value: string): boolean =>
+    name === 'content-type' || (name === 'grpc-message' && value === 'OK');
+
+  it('indexes what it may on first use, then sends one-byte indexes; a decoder follows it', () => {
+    const enc = new HpackEncoder(indexable);
+    const dec = new HpackDecoder();
+    const fields: [string, string][] = [
+      [':status', '200'],
+      ['content-type', 'application/grpc+proto'],
+      ['grpc-message', 'OK'],
+      ['x-md', 'literal'],
+    ];
+    const first = enc.encode(fields);
+    const second = enc.encode(fields);
+    expect(second.length).toBeLessThan(first.length);
+    // :status, content-type and grpc-message indexed; x-md a literal again.
+    expect([...second.subarray(0, 3)]).toEqual([0x88, 0xbf, 0xbe]);
+    expect(decodeAll(dec, first)).toEqual(Object.fromEntries(fields));
+    expect(decodeAll(dec, second)).toEqual(Object.fromEntries(fields));
+    // Random blocks of indexable and other fields keep both tables in step.
+    for (let i = 0; i < 500; i++) {
+      const n = (i * 7919) % 13;
+      const block: [string, string][] = [
+        ['grpc-message', n % 3 === 0 ? 'OK' : `err ${n}`],
+        ['content-type', `application/grpc+v${n}`],
+      ];
+      expect(decodeAll(dec, enc.encode(block))).toEqual(Object.fromEntries(block));
+    }
+  });
+
+  it("follows the client's SETTINGS_HEADER_TABLE_SIZE with a size update and no indexing at 0", () => {
+    const enc = new HpackEncoder(indexable);
+    const dec = new HpackDecoder();
+    const fields: [string, string][] = [['content-type', 'application/grpc']];
+    decodeAll(dec, enc.encode(fields));
+    enc.setLimit(0);
+    const block = enc.encode(fields);
+    expect(block[0]).toBe(0x20); // size update to 0
+    expect(decodeAll(dec, block)).toEqual(Object.fromEntries(fields));
+    // Still a literal: nothing can be indexed in a table of size 0.
+    expect(enc.encode(fields)[0]).not.toBe(0xbe);
   });
 });

@@ -202,3 +202,96 @@ export function encodeHeaders(fields: ReadonlyArray<readonly [string, string]>):
   }
   return Buffer.from(out);
 }
+
+/** Header fields in wire order (pseudo-headers first), names in lower case. */
+export type HeaderFields = ReadonlyArray<readonly [string, string]>;
+
+/**
+ * The encoder state of one connection (our responses): fields worth
+ * remembering (`indexable`) go into the client's dynamic table the first
+ * time and are sent as one-byte indexes afterwards, as nghttp2 and grpc-go
+ * do; every other field is a literal that leaves the table alone. Blocks
+ * must be encoded in the order they go on the wire.
+ */
+export class HpackEncoder {
+  /** Our table size: at most the client's SETTINGS_HEADER_TABLE_SIZE. */
+  #max = DEFAULT_TABLE_SIZE;
+  /** A size change to announce at the start of the next block. */
+  #pendingUpdate: number | undefined;
+  /** name → value → sequence number of the entry (the newest has #inserted - 1). */
+  readonly #index = new Map<string, Map<string, number>>();
+  /** Entries oldest first, for eviction. */
+  #entries: { name: string; value: string; size: number }[] = [];
+  #inserted = 0;
+  #used = 0;
+  readonly #indexable: (name: string, value: string) => boolean;
+
+  constructor(indexable: (name: string, value: string) => boolean) {
+    this.#indexable = indexable;
+  }
+
+  /** The client's SETTINGS_HEADER_TABLE_SIZE. */
+  setLimit(limit: number): void {
+    const max = Math.min(limit, DEFAULT_TABLE_SIZE);
+    if (max === this.#max) return;
+    this.#max = max;
+    this.#pendingUpdate = max;
+    this.#evict(0);
+  }
+
+  encode(fields: HeaderFields): Buffer {
+    const out: number[] = [];
+    if (this.#pendingUpdate !== undefined) {
+      pushInt(out, this.#pendingUpdate, 5, 0x20);
+      this.#pendingUpdate = undefined;
+    }
+    for (const [name, value] of fields) {
+      if (name === ':status' && value === '200') {
+        out.push(0x88);
+        continue;
+      }
+      const seq = this.#index.get(name)?.get(value);
+      if (seq !== undefined) {
+        pushInt(out, STATIC_COUNT + this.#inserted - seq, 7, 0x80);
+        continue;
+      }
+      const size = name.length + value.length + 32;
+      const indexing = size <= this.#max && this.#indexable(name, value);
+      const nameIndex = STATIC_NAME_INDEX.get(name);
+      if (nameIndex !== undefined) pushInt(out, nameIndex, indexing ? 6 : 4, indexing ? 0x40 : 0);
+      else {
+        out.push(indexing ? 0x40 : 0x00);
+        pushInt(out, name.length, 7, 0x00);
+        for (let i = 0; i < name.length; i++) out.push(name.charCodeAt(i) & 0xff);
+      }
+      pushInt(out, value.length, 7, 0x00);
+      for (let i = 0; i < value.length; i++) out.push(value.charCodeAt(i) & 0xff);
+      if (indexing) this.#add(name, value, size);
+    }
+    return Buffer.from(out);
+  }
+
+  #add(name: string, value: string, size: number): void {
+    this.#evict(size);
+    let byValue = this.#index.get(name);
+    if (byValue === undefined) {
+      byValue = new Map();
+      this.#index.set(name, byValue);
+    }
+    byValue.set(value, this.#inserted++);
+    this.#entries.push({ name, value, size });
+    this.#used += size;
+  }
+
+  #evict(room: number): void {
+    while (this.#entries.length > 0 && this.#used + room > this.#max) {
+      const old = this.#entries.shift()!;
+      this.#used -= old.size;
+      const byValue = this.#index.get(old.name)!;
+      // Only if no newer entry with the same field replaced it (it cannot:
+      // an indexed field is never inserted twice).
+      byValue.delete(old.value);
+      if (byValue.size === 0) this.#index.delete(old.name);
+    }
+  }
+}
