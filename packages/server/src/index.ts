@@ -9,3 +9,10 @@ export { startServer } from './start-server';
 export type { ServerHandle, StartOptions } from './start-server';
 export { parseArgs, defaultConfig, usage, ConfigError, FLAGS } from './config';
 export type { ServerConfig, ParsedArgs } from './config';
+/**
+ * The client port's own HTTP/2 server connection (no push, no priorities),
+ * usable alone: `new H2Connection(socket, { onStream })` for each accepted
+ * socket that starts with the HTTP/2 preface.
+ */
+export { H2Connection, H2Stream } from './h2/connection';
+export type { H2ConnectionOptions } from './h2/connection';

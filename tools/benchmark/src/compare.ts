@@ -4,7 +4,7 @@
 // stops it, and prints one table with the ratio ours/etcd per row.
 //
 //   node --conditions=@kv/source --import tsx tools/benchmark/src/compare.ts \
-//     [--servers etcd,kv,floor] [--members 1,3] [--duration 5s] [--rows put-1,put-100] \
+//     [--servers etcd,kv,floor,floor-h2] [--members 1,3] [--duration 5s] [--rows put-1,put-100] \
 //     [--warmup 3s] [--transport http2|grpc] [--json-out results.jsonl] [--quick]
 
 import { appendFileSync } from 'node:fs';
@@ -394,8 +394,8 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
       case '--servers': {
         const kinds = takeValue().split(',');
         for (const k of kinds) {
-          if (k !== 'etcd' && k !== 'kv' && k !== 'floor') {
-            throw new UsageError(`unknown server "${k}" (etcd, kv, floor)`);
+          if (k !== 'etcd' && k !== 'kv' && k !== 'floor' && k !== 'floor-h2') {
+            throw new UsageError(`unknown server "${k}" (etcd, kv, floor, floor-h2)`);
           }
         }
         o.servers = kinds as ServerKind[];

@@ -23,10 +23,11 @@ import { credentials, Metadata } from '@grpc/grpc-js';
 import { etcdserverpb, KVClient } from '@kv/api';
 
 /**
- * Which server to start: real etcd, ours, or the floor (a node:http2 server
- * answering every unary call with an empty message: see floor-server.ts).
+ * Which server to start: real etcd, ours, or a floor (a server answering
+ * every unary call with an empty message, see floor-server.ts: `floor` on
+ * node:http2, `floor-h2` on our server's own HTTP/2).
  */
-export type ServerKind = 'etcd' | 'kv' | 'floor';
+export type ServerKind = 'etcd' | 'kv' | 'floor' | 'floor-h2';
 
 /** Extra etcd-style flags, without the leading dashes: `{ 'snapshot-count': '10000' }`. */
 export type ServerFlags = Readonly<Record<string, string>>;
@@ -80,18 +81,20 @@ function floorCommand(): string[] {
   );
   if (!fromSource) return [process.execPath, script];
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  return [process.execPath, '--import', tsx, script];
+  // From source, @kv/server (the own-HTTP/2 floor) resolves to its source too.
+  return [process.execPath, '--conditions=@kv/source', '--import', tsx, script];
 }
 
 /** Default command starting one member of `kind`. */
 export function serverCommand(kind: ServerKind): string[] {
   if (kind === 'floor') return floorCommand();
+  if (kind === 'floor-h2') return [...floorCommand(), '--floor-http2=own'];
   return kind === 'etcd' ? [ETCD_BINARY] : [process.execPath, KV_SERVER_CLI];
 }
 
 /** Whether `kind` can be started on this machine. */
 export function serverAvailable(kind: ServerKind): boolean {
-  if (kind === 'floor') return true;
+  if (kind === 'floor' || kind === 'floor-h2') return true;
   return kind === 'etcd' ? existsSync(ETCD_BINARY) : existsSync(KV_SERVER_CLI);
 }
 

@@ -1,28 +1,37 @@
-// The floor server: answers unary calls with empty messages, refuses streams,
-// and the load generator runs against it like against a real server.
+// The floor servers (node:http2 and our own HTTP/2): answer unary calls with
+// empty messages, refuse streams, and the load generator runs against them
+// like against a real server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { etcdserverpb, KVClient, WatchClient } from '@kv/api';
-import { floorListenAddress } from '../src/floor-server';
+import { floorHttp2, floorListenAddress } from '../src/floor-server';
 import { findLeaderEndpoint } from '../src/leader';
 import { parseArgs } from '../src/options';
 import { runBenchmark } from '../src/run';
 import { startServer } from '../src/servers';
 import type { RunningCluster } from '../src/servers';
 
-let floor: RunningCluster;
-
-beforeAll(async () => {
-  // startServer resolves only once the member answers a Range.
-  floor = await startServer('floor', 1);
+describe('floor server flags', () => {
+  it('chooses its HTTP/2 with --floor-http2 (node by default)', () => {
+    expect(floorHttp2([])).toBe('node');
+    expect(floorHttp2(['--floor-http2=own'])).toBe('own');
+    expect(() => floorHttp2(['--floor-http2=h3'])).toThrow(/must be own or node/);
+  });
 });
 
-afterAll(async () => {
-  await floor?.stop();
-});
+describe.each(['floor', 'floor-h2'] as const)('%s server', (kind) => {
+  let floor: RunningCluster;
 
-describe('floor server', () => {
+  beforeAll(async () => {
+    // startServer resolves only once the member answers a Range.
+    floor = await startServer(kind, 1);
+  });
+
+  afterAll(async () => {
+    await floor?.stop();
+  });
+
   it('reads its address from --listen-client-urls, in either form', () => {
     expect(floorListenAddress(['--name=m0', '--listen-client-urls=http://127.0.0.1:2379'])).toEqual(
       { host: '127.0.0.1', port: 2379 },
