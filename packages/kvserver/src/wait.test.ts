@@ -142,4 +142,51 @@ describe('WaitRegistry', () => {
     waits.resolve(7n, 'done');
     expect(waits.local(7n, data)).toBeUndefined();
   });
+
+  it('keeps waiters whose IDs share a ring slot apart (more than 4,096 in flight, or IDs far apart)', async () => {
+    const { waits } = registry(new ManualClock());
+    // 0x1000 apart: the same slot of the 4,096-slot ring.
+    const base = 0x1234_0000_0000_0005n;
+    const ids = [base, base + 0x1000n, base + 0x2000n, base + 1n];
+    const ps = ids.map((id) => waits.register(id, 1000, Buffer.from([Number(id & 0xffn)]), id));
+    expect(waits.size).toBe(4);
+    for (const id of ids) expect(waits.has(id)).toBe(true);
+    expect(waits.has(base + 0x3000n)).toBe(false);
+    expect(waits.local(base + 0x1000n, Buffer.from([5]))).toBe(base + 0x1000n);
+    // Settled in another order than registered: each gets its own result.
+    waits.resolve(base + 0x1000n, 'second');
+    waits.resolve(base, 'first');
+    // The slot is free again; a new ID there and the one still in the Map coexist.
+    const again = waits.register(base + 0x3000n, 1000);
+    waits.resolve(base + 0x2000n, 'third');
+    waits.resolve(base + 0x3000n, 'fourth');
+    waits.resolve(base + 1n, 'neighbour');
+    expect(await Promise.all([...ps, again])).toEqual([
+      'first',
+      'second',
+      'third',
+      'neighbour',
+      'fourth',
+    ]);
+    expect(waits.size).toBe(0);
+  });
+
+  it('registering an ID again replaces its waiter, wherever it sits', async () => {
+    const { waits } = registry(new ManualClock());
+    const first = waits.register(9n, 1000);
+    const collided = waits.register(9n + 0x1000n, 1000);
+    const second = waits.register(9n, 1000);
+    const collidedAgain = waits.register(9n + 0x1000n, 1000);
+    expect(waits.size).toBe(2);
+    waits.resolve(9n, 'a');
+    waits.resolve(9n + 0x1000n, 'b');
+    await expect(second).resolves.toBe('a');
+    await expect(collidedAgain).resolves.toBe('b');
+    let settled = false;
+    void first.then(() => (settled = true));
+    void collided.then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    expect(waits.size).toBe(0);
+  });
 });

@@ -2,6 +2,7 @@ import type { Clock, TimerHandle } from './clock';
 
 /** One caller waiting for the apply result of its proposal. */
 interface Waiter<T> {
+  readonly id: bigint;
   resolve: (v: T) => void;
   reject: (e: unknown) => void;
   /** Clock time after which the waiter is rejected with the timeout error. */
@@ -30,7 +31,20 @@ export interface WaitRegistryOptions {
  * the oldest live deadline.
  */
 export class WaitRegistry<T> {
-  readonly #waiters = new Map<bigint, Waiter<T>>();
+  /**
+   * Waiters by the low bits of their ID: a member's IDs count up by one, so
+   * the waiters in flight take consecutive slots. A Map churned by every
+   * request would keep rebuilding its table, and a dead table left in the
+   * old generation keeps the requests it pointed to alive through every
+   * scavenge until the next full GC (they get promoted, full GCs come more
+   * often); clearing an array slot leaves nothing behind. IDs that collide
+   * with a live waiter (more than RING waiters in flight) go to the Map.
+   */
+  readonly #ring: (Waiter<T> | undefined)[] = new Array<Waiter<T> | undefined>(RING).fill(
+    undefined,
+  );
+  readonly #overflow = new Map<bigint, Waiter<T>>();
+  #size = 0;
   readonly #o: WaitRegistryOptions;
   #timer: TimerHandle | undefined;
   /** The deadline the timer is armed for (Infinity when none). */
@@ -48,14 +62,41 @@ export class WaitRegistry<T> {
   register(id: bigint, timeoutMs: number, data?: Uint8Array, request?: unknown): Promise<T> {
     const deadline = this.#o.clock.now() + timeoutMs;
     const p = new Promise<T>((resolve, reject) => {
-      this.#waiters.set(id, { resolve, reject, deadline, data, request });
+      const w: Waiter<T> = { id, resolve, reject, deadline, data, request };
+      const slot = slotOf(id);
+      const existing = this.#ring[slot];
+      if (existing !== undefined && existing.id === id) {
+        // Registered again under the same ID: the newer waiter wins, as with a Map.
+        this.#ring[slot] = w;
+        return;
+      }
+      if (existing === undefined && !this.#overflow.has(id)) this.#ring[slot] = w;
+      else {
+        if (!this.#overflow.has(id)) this.#size++;
+        this.#overflow.set(id, w);
+        return;
+      }
+      this.#size++;
     });
     if (deadline < this.#timerAt) this.#arm(deadline);
     return p;
   }
 
+  #get(id: bigint): Waiter<T> | undefined {
+    const w = this.#ring[slotOf(id)];
+    if (w !== undefined && w.id === id) return w;
+    return this.#overflow.size > 0 ? this.#overflow.get(id) : undefined;
+  }
+
+  #delete(w: Waiter<T>): void {
+    const slot = slotOf(w.id);
+    if (this.#ring[slot] === w) this.#ring[slot] = undefined;
+    else this.#overflow.delete(w.id);
+    this.#size--;
+  }
+
   has(id: bigint): boolean {
-    return this.#waiters.has(id);
+    return this.#get(id) !== undefined;
   }
 
   /**
@@ -64,37 +105,45 @@ export class WaitRegistry<T> {
    * what decoding `data` would give, as the request was encoded from it.
    */
   local(id: bigint, data: Uint8Array): unknown {
-    const w = this.#waiters.get(id);
+    const w = this.#get(id);
     if (w === undefined || w.request === undefined || w.data === undefined) return undefined;
     if (w.data !== data && Buffer.compare(w.data, data) !== 0) return undefined;
     return w.request;
   }
 
   resolve(id: bigint, value: T): void {
-    const w = this.#waiters.get(id);
+    const w = this.#get(id);
     if (w === undefined) return;
-    this.#waiters.delete(id);
+    this.#delete(w);
     w.resolve(value);
     this.#o.onSettled?.(false);
   }
 
   reject(id: bigint, err: unknown): void {
-    const w = this.#waiters.get(id);
+    const w = this.#get(id);
     if (w === undefined) return;
-    this.#waiters.delete(id);
+    this.#delete(w);
     w.reject(err);
     this.#o.onSettled?.(true);
   }
 
   rejectAll(err: unknown): void {
-    for (const id of [...this.#waiters.keys()]) this.reject(id, err);
+    for (const w of this.#all()) this.reject(w.id, err);
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#timerAt = Infinity;
   }
 
   get size(): number {
-    return this.#waiters.size;
+    return this.#size;
+  }
+
+  /** Every waiter, oldest registration first (by deadline: all share one timeout). */
+  #all(): Waiter<T>[] {
+    const all: Waiter<T>[] = [];
+    for (const w of this.#ring) if (w !== undefined) all.push(w);
+    for (const w of this.#overflow.values()) all.push(w);
+    return all.sort((a, b) => a.deadline - b.deadline);
   }
 
   #arm(at: number): void {
@@ -111,15 +160,20 @@ export class WaitRegistry<T> {
     this.#timerAt = Infinity;
     const now = this.#o.clock.now();
     let next = Infinity;
-    for (const [id, w] of this.#waiters) {
+    for (const w of this.#all()) {
       if (w.deadline > now) {
-        // Later waiters have later deadlines (same timeout, registered later),
-        // except when timeouts differ: keep looking for the earliest one.
         if (w.deadline < next) next = w.deadline;
         continue;
       }
-      this.reject(id, this.#o.timeoutError());
+      this.reject(w.id, this.#o.timeoutError());
     }
     if (next !== Infinity) this.#arm(next);
   }
+}
+
+/** Ring size: more than the requests a member keeps in flight. */
+const RING = 4096;
+
+function slotOf(id: bigint): number {
+  return Number(BigInt.asUintN(12, id));
 }

@@ -262,4 +262,20 @@ describe('H2Connection', () => {
     // Not answered: closed.
     await client.waitClosed();
   });
+
+  it('streams whose IDs share a table slot (512 apart) are kept apart', async () => {
+    const { client } = await setup(echo);
+    client.send(PREFACE, frame(SETTINGS, 0, 0));
+    // Streams 1 and 513 (and 1025) are open at once, answered in reverse order.
+    for (const id of [1, 513, 1025]) client.send(frame(HEADERS, 0x4, id, REQUEST));
+    for (const id of [1025, 513, 1]) {
+      client.send(frame(DATA, 0x1, id, Buffer.from(`body-${id}`)));
+      const data = await client.waitFor((f) => f.type === DATA && f.id === id);
+      expect(data.payload.toString()).toBe(`body-${id}`);
+    }
+    // All closed: a WINDOW_UPDATE for one is ignored, not an error.
+    client.send(frame(WINDOW_UPDATE, 0, 513, u32(10)), frame(PING, 0, 0, Buffer.alloc(8)));
+    await client.waitFor((f) => f.type === PING);
+    expect(client.frames.some((f) => f.type === GOAWAY)).toBe(false);
+  });
 });

@@ -123,6 +123,52 @@ class ConnectionError extends Error {
 
 function noop(): void {}
 
+/**
+ * The open streams by ID. Client stream IDs count up by two, so open
+ * streams take consecutive slots of a ring; one that collides with a live
+ * stream goes to a Map. A Map churned by every request would keep
+ * rebuilding its table, and a dead table in the old generation keeps the
+ * streams it pointed to (and their requests) alive through scavenges until
+ * the next full GC; a cleared slot leaves nothing behind.
+ */
+class StreamTable {
+  static readonly #RING = 256;
+  readonly #ring: (H2Stream | undefined)[] = new Array<H2Stream | undefined>(
+    StreamTable.#RING,
+  ).fill(undefined);
+  readonly #overflow = new Map<number, H2Stream>();
+  size = 0;
+
+  get(id: number): H2Stream | undefined {
+    const s = this.#ring[(id >>> 1) & (StreamTable.#RING - 1)];
+    if (s !== undefined && s.id === id) return s;
+    return this.#overflow.size > 0 ? this.#overflow.get(id) : undefined;
+  }
+
+  /** Adds a stream whose ID is not in the table. */
+  set(id: number, stream: H2Stream): void {
+    const slot = (id >>> 1) & (StreamTable.#RING - 1);
+    if (this.#ring[slot] === undefined) this.#ring[slot] = stream;
+    else this.#overflow.set(id, stream);
+    this.size++;
+  }
+
+  delete(stream: H2Stream): void {
+    const slot = (stream.id >>> 1) & (StreamTable.#RING - 1);
+    if (this.#ring[slot] === stream) this.#ring[slot] = undefined;
+    else if (!this.#overflow.delete(stream.id)) return;
+    this.size--;
+  }
+
+  /** A snapshot of the open streams. */
+  all(): H2Stream[] {
+    const out: H2Stream[] = [];
+    for (const s of this.#ring) if (s !== undefined) out.push(s);
+    for (const s of this.#overflow.values()) out.push(s);
+    return out;
+  }
+}
+
 /** What the gRPC layer sees of one request stream. */
 export class H2Stream {
   /** The request's body arrives here, chunk by chunk (views: copy what you keep). */
@@ -225,7 +271,7 @@ export class H2Connection {
   readonly #options: H2ConnectionOptions;
   readonly #decoder = new HpackDecoder(DEFAULT_TABLE_SIZE);
   readonly #encoder: HpackEncoder;
-  readonly #streams = new Map<number, H2Stream>();
+  readonly #streams = new StreamTable();
   #pending: Buffer | undefined;
   #prefaceSeen = false;
   #lastStreamId = 0;
@@ -533,7 +579,7 @@ export class H2Connection {
           }
           const delta = value - this.#peerInitialWindow;
           this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
+          for (const s of this.#streams.all()) {
             s.sendWindow += delta;
             if (s.sendWindow > MAX_WINDOW) {
               throw new ConnectionError(H2_FLOW_CONTROL_ERROR, 'stream window overflow');
@@ -797,7 +843,7 @@ export class H2Connection {
   #close(stream: H2Stream): void {
     if (stream.closed) return;
     stream.closed = true;
-    this.#streams.delete(stream.id);
+    this.#streams.delete(stream);
     this.#blocked.delete(stream);
     stream.queue = [];
     stream.queued = 0;
@@ -874,6 +920,6 @@ export class H2Connection {
     this.#pending = undefined;
     clearInterval(this.#keepaliveTimer);
     clearTimeout(this.#keepaliveDeadline);
-    for (const stream of [...this.#streams.values()]) this.#abort(stream);
+    for (const stream of this.#streams.all()) this.#abort(stream);
   }
 }
