@@ -1,8 +1,9 @@
 /**
  * HPACK (RFC 7541) for the client port's own HTTP/2 server: a full decoder
- * for the clients' header blocks (static and dynamic table, Huffman), and an
- * encoder that never touches the client's dynamic table (static indexes and
- * literals without indexing), so no encoder state is kept per connection.
+ * for the clients' header blocks (static and dynamic table, Huffman), the
+ * per-connection encoder of our responses (`HpackEncoder`: fields every
+ * call repeats are indexed in the client's table), and a stateless encoder
+ * (`encodeHeaders`, literals only) for tests and one-off blocks.
  */
 import { huffmanDecode } from '../h2-authority';
 import { STATIC_NAMES } from '../hpack-tables';
