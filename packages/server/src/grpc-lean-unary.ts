@@ -22,6 +22,14 @@ import { TLSSocket } from 'node:tls';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { Server as GrpcServer, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { registerEtcdServices } from '@kv/kvserver';
+import {
+  DEADLINE_REGEX,
+  NOT_METADATA,
+  SEND_ERROR_DETAILS,
+  errorToStatus,
+  timeoutMs,
+} from './grpc-compat';
+import type { Status } from './grpc-compat';
 
 /** A unary method the lean path serves (from `registerEtcdServices`). */
 export type UnaryRoute = ReturnType<typeof registerEtcdServices>['hotUnary'][number];
@@ -37,16 +45,6 @@ type StreamListener = (
 type AuthContext = ReturnType<ServerUnaryCall<unknown, unknown>['getAuthContext']>;
 type MetricsRecorder = ReturnType<ServerUnaryCall<unknown, unknown>['getMetricsRecorder']>;
 
-// grpc-js's own constants (server-interceptors.js), so answers match.
-const DEADLINE_REGEX = /(\d{1,8})\s*([HMSmun])/;
-const DEADLINE_UNIT_MS: Readonly<Record<string, number>> = {
-  H: 3600000,
-  M: 60000,
-  S: 1000,
-  m: 1,
-  u: 0.001,
-  n: 0.000001,
-};
 const RESPONSE_HEADERS: Readonly<http2.OutgoingHttpHeaders> = {
   ':status': 200,
   'content-type': 'application/grpc+proto',
@@ -56,37 +54,7 @@ const RESPONSE_HEADERS: Readonly<http2.OutgoingHttpHeaders> = {
 const WAIT_FOR_TRAILERS = { waitForTrailers: true } as const;
 const END_STREAM = { endStream: true } as const;
 const OK_TRAILERS: Readonly<http2.OutgoingHttpHeaders> = { 'grpc-status': 0, 'grpc-message': 'OK' };
-/** Headers grpc-js does not pass to handlers as metadata. */
-const NOT_METADATA = new Set([
-  'grpc-timeout',
-  'grpc-encoding',
-  'grpc-accept-encoding',
-  'accept-encoding',
-  'te',
-  'content-type',
-]);
-const SEND_ERROR_DETAILS = process.env['GRPC_NODE_DEBUG_SEND_ERROR_DETAILS'] === 'true';
-
 function noop(): void {}
-
-interface Status {
-  readonly code: number;
-  readonly details: string;
-  readonly metadata?: Metadata | null | undefined;
-}
-
-/** grpc-js's serverErrorToStatus: what a handler's error becomes on the wire. */
-function errorToStatus(err: object, trailer: Metadata | undefined): Status {
-  const e = err as { message?: unknown; code?: unknown; details?: unknown; metadata?: unknown };
-  let code: number = status.UNKNOWN;
-  let details = 'message' in e ? String(e.message) : 'Unknown Error';
-  if (typeof e.code === 'number' && Number.isInteger(e.code)) {
-    code = e.code;
-    if (typeof e.details === 'string') details = e.details;
-  }
-  const md = trailer ?? (e.metadata instanceof Metadata ? e.metadata : undefined);
-  return { code, details, metadata: md };
-}
 
 /**
  * Whether grpc-js would treat the call exactly as the lean path does: a gRPC
@@ -157,10 +125,9 @@ class LeanUnaryCall extends EventEmitter implements ServerUnaryCall<unknown, unk
   }
 
   #startDeadline(header: string): void {
-    const match = DEADLINE_REGEX.exec(header);
+    const ms = timeoutMs(header);
     // leanEligible sent malformed timeouts to grpc-js.
-    if (match === null) return;
-    const ms = (Number(match[1]) * DEADLINE_UNIT_MS[match[2]!]!) | 0;
+    if (ms === undefined) return;
     this.#deadline = Date.now() + ms;
     this.#timer = setTimeout(() => {
       this.#sendStatus({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });

@@ -26,6 +26,8 @@ import type {
 import { H2Connection } from './connection';
 import type { H2Stream } from './connection';
 import type { HeaderFields, HeaderMap } from './hpack';
+import { NOT_METADATA, SEND_ERROR_DETAILS, errorToStatus, timeoutMs } from '../grpc-compat';
+import type { Status } from '../grpc-compat';
 
 type AuthContext = ReturnType<ServerUnaryCall<unknown, unknown>['getAuthContext']>;
 type MetricsRecorder = ReturnType<ServerUnaryCall<unknown, unknown>['getMetricsRecorder']>;
@@ -40,16 +42,6 @@ interface Method {
   readonly handler: (...args: never[]) => void;
 }
 
-// grpc-js's own constants (server-interceptors.js), so answers match.
-const DEADLINE_REGEX = /(\d{1,8})\s*([HMSmun])/;
-const DEADLINE_UNIT_MS: Readonly<Record<string, number>> = {
-  H: 3600000,
-  M: 60000,
-  S: 1000,
-  m: 1,
-  u: 0.001,
-  n: 0.000001,
-};
 const RESPONSE_HEADERS: HeaderFields = [
   [':status', '200'],
   ['content-type', 'application/grpc+proto'],
@@ -76,36 +68,6 @@ const INDEXED_NAMES = new Set([
 function indexable(name: string, value: string): boolean {
   return INDEXED_NAMES.has(name) || (name === 'grpc-message' && value === 'OK');
 }
-/** Headers grpc-js does not pass to handlers as metadata. */
-const NOT_METADATA = new Set([
-  'grpc-timeout',
-  'grpc-encoding',
-  'grpc-accept-encoding',
-  'accept-encoding',
-  'te',
-  'content-type',
-]);
-const SEND_ERROR_DETAILS = process.env['GRPC_NODE_DEBUG_SEND_ERROR_DETAILS'] === 'true';
-
-interface Status {
-  readonly code: number;
-  readonly details: string;
-  readonly metadata?: Metadata | null | undefined;
-}
-
-/** grpc-js's serverErrorToStatus: what a handler's error becomes on the wire. */
-function errorToStatus(err: object, trailer?: Metadata): Status {
-  const e = err as { message?: unknown; code?: unknown; details?: unknown; metadata?: unknown };
-  let code: number = status.UNKNOWN;
-  let details = 'message' in e ? String(e.message) : 'Unknown Error';
-  if (typeof e.code === 'number' && Number.isInteger(e.code)) {
-    code = e.code;
-    if (typeof e.details === 'string') details = e.details;
-  }
-  const md = trailer ?? (e.metadata instanceof Metadata ? e.metadata : undefined);
-  return { code, details, metadata: md };
-}
-
 /** HTTP/2 header fields of metadata (grpc-js's toHttp2Headers, flattened). */
 function metadataFields(md: Metadata | null | undefined, into: [string, string][]): void {
   if (md === null || md === undefined) return;
@@ -224,8 +186,8 @@ abstract class CallCore extends EventEmitter {
   }
 
   #startDeadline(header: string): void {
-    const match = DEADLINE_REGEX.exec(header);
-    if (match === null) {
+    const ms = timeoutMs(header);
+    if (ms === undefined) {
       const s = { code: status.INTERNAL, details: `Invalid grpc-timeout value "${header}"` };
       // As grpc-js: the handler never runs; the status goes once the
       // constructor has finished.
@@ -233,7 +195,6 @@ abstract class CallCore extends EventEmitter {
       process.nextTick(() => this.sendStatus(s));
       return;
     }
-    const ms = (Number(match[1]) * DEADLINE_UNIT_MS[match[2]!]!) | 0;
     this.#deadline = Date.now() + ms;
     this.#timer = setTimeout(() => {
       this.sendStatus({ code: status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });
