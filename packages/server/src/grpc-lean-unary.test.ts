@@ -1,5 +1,5 @@
 import http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +15,8 @@ import type {
   ServiceDefinition,
   sendUnaryData,
 } from '@grpc/grpc-js';
+import { grpcFrame as frame, rawGrpcCall } from '../test/raw-grpc';
+import type { RawAnswer as Answer } from '../test/raw-grpc';
 import { listenClient } from './client-listener';
 import type { ClientListener } from './client-listener';
 import type { UnaryRoute } from './grpc-lean-unary';
@@ -107,68 +109,6 @@ const route: UnaryRoute = {
   },
 };
 
-interface Answer {
-  headers: Record<string, unknown>;
-  trailers: Record<string, unknown>;
-  body: string;
-  rst: number;
-}
-
-function frame(payload: Buffer, compressed = false): Buffer {
-  const f = Buffer.alloc(5 + payload.length);
-  f[0] = compressed ? 1 : 0;
-  f.writeUInt32BE(payload.length, 1);
-  payload.copy(f, 5);
-  return f;
-}
-
-function withoutDate(h: http2.IncomingHttpHeaders): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(h)) if (k !== 'date') out[k] = v;
-  return out;
-}
-
-/** One raw HTTP/2 request; the body is written in the given pieces. */
-function call(
-  port: number,
-  headers: http2.OutgoingHttpHeaders,
-  pieces: readonly Buffer[],
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on('error', reject);
-    const req = session.request({
-      ':method': 'POST',
-      ':path': PATH,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      ...headers,
-    });
-    const answer: Answer = { headers: {}, trailers: {}, body: '', rst: 0 };
-    const body: Buffer[] = [];
-    req.on('response', (h) => (answer.headers = withoutDate(h)));
-    req.on('trailers', (h: http2.IncomingHttpHeaders) => (answer.trailers = withoutDate(h)));
-    req.on('data', (d: Buffer) => body.push(d));
-    req.on('error', () => undefined);
-    req.on('close', () => {
-      answer.body = Buffer.concat(body).toString('hex');
-      answer.rst = req.rstCode ?? 0;
-      session.close();
-      resolve(answer);
-    });
-    if (pieces.length === 0) {
-      req.end();
-      return;
-    }
-    // Separate writes so that the server sees separate DATA frames.
-    const write = (i: number): void => {
-      if (i === pieces.length - 1) req.end(pieces[i]);
-      else req.write(pieces[i], () => setImmediate(() => write(i + 1)));
-    };
-    write(0);
-  });
-}
-
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const h of hanging.splice(0)) h();
@@ -209,10 +149,10 @@ async function same(
   expectLean: boolean | null = true,
 ): Promise<Answer> {
   const { lean, plain } = await start();
-  const a = await call(lean.port, headers, pieces);
+  const a = await rawGrpcCall(lean.port, PATH, headers, pieces);
   const leanClass = lastCallClass;
   lastCallClass = '';
-  const b = await call(plain.port, headers, pieces);
+  const b = await rawGrpcCall(plain.port, PATH, headers, pieces);
   expect(a).toEqual(b);
   if (expectLean === true) expect(leanClass).toBe('LeanUnaryCall');
   else if (expectLean === false) expect(leanClass).not.toBe('LeanUnaryCall');

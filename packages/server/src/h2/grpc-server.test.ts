@@ -1,5 +1,5 @@
 import http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -17,6 +17,8 @@ import type {
   ServiceDefinition,
   sendUnaryData,
 } from '@grpc/grpc-js';
+import { grpcFrame as frame, rawGrpcCall } from '../../test/raw-grpc';
+import type { RawAnswer as Answer } from '../../test/raw-grpc';
 import { listenClient } from '../client-listener';
 import type { ClientListener } from '../client-listener';
 import { GrpcH2Server } from './grpc-server';
@@ -173,69 +175,6 @@ function chat(call: ServerDuplexStream<Buffer, Buffer>): void {
 
 const implementation = { call: unary, list, chat };
 
-interface Answer {
-  headers: Record<string, unknown>;
-  trailers: Record<string, unknown>;
-  body: string;
-  rst: number;
-}
-
-function frame(payload: Buffer, compressed = false): Buffer {
-  const f = Buffer.alloc(5 + payload.length);
-  f[0] = compressed ? 1 : 0;
-  f.writeUInt32BE(payload.length, 1);
-  payload.copy(f, 5);
-  return f;
-}
-
-function withoutDate(h: http2.IncomingHttpHeaders): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(h)) if (k !== 'date') out[k] = v;
-  return out;
-}
-
-/** One raw HTTP/2 request; the body is written in the given pieces. */
-function request(
-  port: number,
-  headers: http2.OutgoingHttpHeaders,
-  pieces: readonly Buffer[],
-  settings: http2.Settings = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`, { settings });
-    session.on('error', reject);
-    const req = session.request({
-      ':method': 'POST',
-      ':path': UNARY,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      ...headers,
-    });
-    const answer: Answer = { headers: {}, trailers: {}, body: '', rst: 0 };
-    const body: Buffer[] = [];
-    req.on('response', (h) => (answer.headers = withoutDate(h)));
-    req.on('trailers', (h: http2.IncomingHttpHeaders) => (answer.trailers = withoutDate(h)));
-    req.on('data', (d: Buffer) => body.push(d));
-    req.on('error', () => undefined);
-    req.on('close', () => {
-      answer.body = Buffer.concat(body).toString('hex');
-      answer.rst = req.rstCode ?? 0;
-      session.close();
-      resolve(answer);
-    });
-    if (pieces.length === 0) {
-      req.end();
-      return;
-    }
-    // Separate writes so that the server sees separate DATA frames.
-    const write = (i: number): void => {
-      if (i === pieces.length - 1) req.end(pieces[i]);
-      else req.write(pieces[i], () => setImmediate(() => write(i + 1)));
-    };
-    write(0);
-  });
-}
-
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const h of hanging.splice(0)) h();
@@ -279,8 +218,8 @@ async function same(
   settings: http2.Settings = {},
 ): Promise<Answer> {
   const { own, node } = await start();
-  const a = await request(own.port, headers, pieces, settings);
-  const b = await request(node.port, headers, pieces, settings);
+  const a = await rawGrpcCall(own.port, UNARY, headers, pieces, settings);
+  const b = await rawGrpcCall(node.port, UNARY, headers, pieces, settings);
   expect(a).toEqual(b);
   return a;
 }
