@@ -22,10 +22,17 @@ export class FaultScheduler {
   #loop: Promise<void> | undefined;
   readonly #t0 = Date.now();
 
+  /**
+   * `awaitWrite`, when given, is awaited before a kill of several members: the
+   * blow then lands just after an acknowledged write, the moment a server that
+   * acknowledges before its disk has the write loses it. It resolves false
+   * when no write came within the time; the kill goes ahead anyway.
+   */
   constructor(
     readonly cluster: Cluster,
     readonly faults: readonly FaultKind[],
     readonly random: Random,
+    readonly awaitWrite?: (timeoutMs: number) => Promise<boolean>,
   ) {}
 
   start(): void {
@@ -92,7 +99,7 @@ export class FaultScheduler {
         const all = this.random.next() < 0.5 || kind === 'kill-all';
         const spared = this.random.int(0, n - 1);
         const victims = c.members.map((m) => m.index).filter((i) => all || i !== spared);
-        // Let writes flow for a moment so some are in flight when the blow lands.
+        await this.awaitWrite?.(5000);
         this.#note(`kill ${victims.map((i) => `m${i}`).join('+')}`);
         await Promise.all(victims.map((i) => c.kill(i)));
         await sleep(this.random.int(100, 500));

@@ -80,7 +80,9 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
     tag: (i) => `m${i}/${cluster.members[i]!.id}`,
   });
   const watchers = endpoints.map((_, i) => new Watcher(endpoints, i));
-  const scheduler = new FaultScheduler(cluster, profile.faults, random.fork(2));
+  const scheduler = new FaultScheduler(cluster, profile.faults, random.fork(2), (ms) =>
+    workload.nextAcknowledgedWrite(ms),
+  );
   const findings: Finding[] = [];
   let finalRevision = 0;
   let history: Operation[] = [];

@@ -40,6 +40,8 @@ export class Workload {
   #running = false;
   readonly #conns: Conn[][];
   readonly #loops: Promise<void>[] = [];
+  /** Resolvers waiting for the next acknowledged write. */
+  #ackWaiters: ((acked: boolean) => void)[] = [];
 
   constructor(readonly options: WorkloadOptions) {
     this.#conns = Array.from({ length: options.clients }, () =>
@@ -50,6 +52,25 @@ export class Workload {
   start(): void {
     this.#running = true;
     for (let c = 0; c < this.options.clients; c++) this.#loops.push(this.#client(c));
+  }
+
+  /**
+   * Resolves true as soon as the next write (put, delete, CAS, revoke) is
+   * acknowledged, or false after `timeoutMs`: lets a crash land while that
+   * write may still be on its way to the disk.
+   */
+  nextAcknowledgedWrite(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#ackWaiters = this.#ackWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      const waiter = (acked: boolean): void => {
+        clearTimeout(timer);
+        resolve(acked);
+      };
+      this.#ackWaiters.push(waiter);
+    });
   }
 
   async stop(): Promise<void> {
@@ -172,6 +193,11 @@ export class Workload {
       output,
       ...(revision !== undefined ? { revision } : {}),
     });
+    if (output !== undefined && output.kind !== 'get' && this.#ackWaiters.length > 0) {
+      const waiters = this.#ackWaiters;
+      this.#ackWaiters = [];
+      for (const w of waiters) w(true);
+    }
   }
 
   async #send(conn: Conn, input: OpInput): Promise<{ output: OpOutput; revision: number }> {
