@@ -95,14 +95,18 @@ class HpackError extends Error {}
 const STATIC: readonly string[] = [...STATIC_NAMES];
 const STATIC_COUNT = STATIC.length;
 
+/** Where strings are decoded: reused, as a decoded string is copied out at once. */
+let scratch = Buffer.allocUnsafeSlow(256);
+
 /**
- * Decodes a Huffman-coded string (RFC 7541 §5.2); with `count` only counts
- * its symbols (what the dynamic table's accounting needs).
+ * Decodes a Huffman-coded string (RFC 7541 §5.2) into `scratch` (grown as
+ * needed) and returns its length in symbols; with `count` only counts.
  */
-function huffman(src: Uint8Array, count: true): number;
-function huffman(src: Uint8Array, count: false): Buffer;
-function huffman(src: Uint8Array, count: boolean): Buffer | number {
-  const out: number[] = [];
+function huffman(src: Uint8Array, count: boolean): number {
+  // The shortest code is 5 bits long.
+  if (!count && scratch.length < Math.ceil((src.length * 8) / 5))
+    scratch = Buffer.allocUnsafeSlow(Math.max(scratch.length * 2, Math.ceil((src.length * 8) / 5)));
+  const out = scratch;
   let symbols = 0;
   let node = 0;
   let depth = 0;
@@ -116,7 +120,7 @@ function huffman(src: Uint8Array, count: boolean): Buffer | number {
       if (child < 0) {
         const sym = -child - 1;
         if (sym === 256) throw new HpackError('EOS in Huffman string');
-        if (!count) out.push(sym);
+        if (!count) out[symbols] = sym;
         symbols++;
         node = 0;
         depth = 0;
@@ -129,12 +133,17 @@ function huffman(src: Uint8Array, count: boolean): Buffer | number {
     }
   }
   if (depth > 7 || !allOnes) throw new HpackError('bad Huffman padding');
-  return count ? symbols : Buffer.from(out);
+  return symbols;
 }
 
 /** Decodes a Huffman-coded string (RFC 7541 §5.2). */
 export function huffmanDecode(src: Uint8Array): Buffer {
-  return huffman(src, false);
+  return Buffer.from(scratch.subarray(0, huffman(src, false)));
+}
+
+/** Decodes a Huffman-coded string (RFC 7541 §5.2) straight to a latin1 string. */
+export function huffmanDecodeLatin1(src: Uint8Array): string {
+  return scratch.toString('latin1', 0, huffman(src, false));
 }
 
 // ---------------------------------------------------------------- HPACK
@@ -186,7 +195,7 @@ export class HpackMirror {
         const len = this.str();
         const raw = block.subarray(this.pos - len, this.pos);
         const coded = (block[nameStart]! & 0x80) !== 0;
-        name = (coded ? huffman(raw, false) : raw).toString('latin1');
+        name = coded ? huffmanDecodeLatin1(raw) : raw.toString('latin1');
       } else {
         name = this.nameAt(index);
       }
@@ -196,7 +205,7 @@ export class HpackMirror {
       const raw = block.subarray(this.pos - length, this.pos);
       let valueLength: number;
       if (name === ':authority' || name === 'host') {
-        let value = coded ? huffman(raw, false) : raw;
+        let value = coded ? huffmanDecode(raw) : raw;
         if (!isValidAuthority(value)) {
           value = repairAuthority(value);
           edits.push({ start, end: this.pos, replacement: value });

@@ -137,4 +137,51 @@ describe('HpackEncoder', () => {
     // Still a literal: nothing can be indexed in a table of size 0.
     expect(enc.encode(fields)[0]).not.toBe(0xbe);
   });
+
+  it('hands out the same block for a repeated field list only while the table is unchanged', () => {
+    const enc = new HpackEncoder(indexable);
+    const dec = new HpackDecoder();
+    const headers: [string, string][] = [
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+    ];
+    const trailers: [string, string][] = [['grpc-message', 'OK']];
+    const other: [string, string][] = [['content-type', 'application/grpc+other']];
+    const send = (fields: [string, string][]): Buffer => {
+      const block = enc.encode(fields);
+      expect(decodeAll(dec, block)).toEqual(Object.fromEntries(fields));
+      return block;
+    };
+    send(headers);
+    send(trailers);
+    const h = send(headers);
+    const t = send(trailers);
+    // Both lists are remembered at once (a unary response's two blocks).
+    expect(send(headers)).toBe(h);
+    expect(send(trailers)).toBe(t);
+    // A new entry shifts every dynamic index by one: fresh bytes, never the old ones.
+    send(other);
+    const h2 = send(headers);
+    expect(h2).not.toBe(h);
+    expect(h2[1]).toBe(h[1]! + 1);
+    expect(send(trailers)[0]).toBe(t[0]! + 1);
+    // A smaller table evicts entries: the next block starts with the size
+    // update, and the ones after it refer only to what is left.
+    enc.setLimit(40 + 'content-type'.length + 'application/grpc+other'.length);
+    expect(send(headers)[0]! & 0xe0).toBe(0x20);
+    for (let i = 0; i < 3; i++) {
+      send(trailers);
+      send(headers);
+    }
+    // Evicting alone (no entry added) also retires the remembered blocks.
+    enc.setLimit(4096);
+    send(headers);
+    send(trailers);
+    const remembered = send(headers);
+    expect(send(headers)).toBe(remembered);
+    enc.setLimit(0);
+    send([['x-md', 'takes the size update']]);
+    expect(send(headers)).not.toBe(remembered);
+    send(trailers);
+  });
 });

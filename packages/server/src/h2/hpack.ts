@@ -5,7 +5,7 @@
  * call repeats are indexed in the client's table), and a stateless encoder
  * (`encodeHeaders`, literals only) for tests and one-off blocks.
  */
-import { huffmanDecode } from '../h2-authority';
+import { huffmanDecodeLatin1 } from '../h2-authority';
 import { STATIC_NAMES } from '../hpack-tables';
 
 export class HpackError extends Error {}
@@ -136,7 +136,7 @@ export class HpackDecoder {
     if (end > block.length) throw new HpackError('truncated string');
     const raw = block.subarray(this.#pos, end);
     this.#pos = end;
-    return (coded ? huffmanDecode(raw) : raw).toString('latin1');
+    return coded ? huffmanDecodeLatin1(raw) : raw.toString('latin1');
   }
 
   #add(name: string, value: string): void {
@@ -207,6 +207,13 @@ export function encodeHeaders(fields: ReadonlyArray<readonly [string, string]>):
 /** Header fields in wire order (pseudo-headers first), names in lower case. */
 export type HeaderFields = ReadonlyArray<readonly [string, string]>;
 
+/** A block {@link HpackEncoder} may hand out again for the same field list. */
+interface EncodedBlock {
+  fields: HeaderFields | undefined;
+  version: number;
+  bytes: Buffer;
+}
+
 /**
  * The encoder state of one connection (our responses): fields worth
  * remembering (`indexable`) go into the client's dynamic table the first
@@ -226,6 +233,18 @@ export class HpackEncoder {
   #inserted = 0;
   #used = 0;
   readonly #indexable: (name: string, value: string) => boolean;
+  /** Bumped whenever the table changes (an entry added or evicted). */
+  #version = 0;
+  /**
+   * The two most recent blocks that left the table alone: the same field
+   * list encodes to the same bytes until the table changes, and every unary
+   * response repeats two such lists (its headers and its trailers).
+   */
+  readonly #memo: [EncodedBlock, EncodedBlock] = [
+    { fields: undefined, version: -1, bytes: Buffer.alloc(0) },
+    { fields: undefined, version: -1, bytes: Buffer.alloc(0) },
+  ];
+  #memoNext = 0;
 
   constructor(indexable: (name: string, value: string) => boolean) {
     this.#indexable = indexable;
@@ -240,7 +259,30 @@ export class HpackEncoder {
     this.#evict(0);
   }
 
+  /** The block for `fields`. It may be shared with later calls: callers must not modify it. */
   encode(fields: HeaderFields): Buffer {
+    const [a, b] = this.#memo;
+    const version = this.#version;
+    const plain = this.#pendingUpdate === undefined;
+    if (plain && a.fields === fields && a.version === version) return a.bytes;
+    if (plain && b.fields === fields && b.version === version) return b.bytes;
+    const bytes = this.#encode(fields);
+    if (plain && this.#version === version) {
+      let slot: EncodedBlock;
+      if (a.fields === fields) slot = a;
+      else if (b.fields === fields) slot = b;
+      else {
+        slot = this.#memo[this.#memoNext]!;
+        this.#memoNext ^= 1;
+      }
+      slot.fields = fields;
+      slot.version = version;
+      slot.bytes = bytes;
+    }
+    return bytes;
+  }
+
+  #encode(fields: HeaderFields): Buffer {
     const out: number[] = [];
     if (this.#pendingUpdate !== undefined) {
       pushInt(out, this.#pendingUpdate, 5, 0x20);
@@ -280,6 +322,7 @@ export class HpackEncoder {
       this.#index.set(name, byValue);
     }
     byValue.set(value, this.#inserted++);
+    this.#version++;
     this.#entries.push({ name, value, size });
     this.#used += size;
   }
@@ -288,6 +331,7 @@ export class HpackEncoder {
     while (this.#entries.length > 0 && this.#used + room > this.#max) {
       const old = this.#entries.shift()!;
       this.#used -= old.size;
+      this.#version++;
       const byValue = this.#index.get(old.name)!;
       // Only if no newer entry with the same field replaced it (it cannot:
       // an indexed field is never inserted twice).
