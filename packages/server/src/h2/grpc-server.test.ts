@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type http2 from 'node:http2';
 import zlib from 'node:zlib';
@@ -90,6 +91,10 @@ function unary(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Bu
     hanging.push(() => callback(null, Buffer.from('late')));
     return;
   }
+  if (cmd.startsWith('big:')) {
+    callback(null, pattern(Number(cmd.slice(4))));
+    return;
+  }
   if (cmd === 'bad') {
     callback(null, 'not a buffer' as unknown as Buffer);
     return;
@@ -124,7 +129,17 @@ function unary(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Bu
   callback(null, echo);
 }
 
-/** Server streaming: "n:K" sends K messages of 1 KiB then OK; "fail" errors after one. */
+/** `size` bytes that differ from one position to the next (a misplaced byte shows). */
+function pattern(size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + (i >> 8)) & 0xff;
+  return b;
+}
+
+/**
+ * Server streaming: "n:K" sends K messages of 1 KiB then OK, "n:K:S" K
+ * patterned messages of S, S+1, ... bytes; "fail" errors after one.
+ */
 function list(call: ServerWritableStream<Buffer, Buffer>): void {
   const cmd = call.request.toString();
   call.on('cancelled', () => seen.push('list cancelled'));
@@ -138,10 +153,11 @@ function list(call: ServerWritableStream<Buffer, Buffer>): void {
     return;
   }
   const n = Number(cmd.split(':')[1] ?? '0');
+  const size = Number(cmd.split(':')[2] ?? '0');
   let i = 0;
   const pump = (): void => {
     while (i < n) {
-      const ok = call.write(Buffer.alloc(1024, 0x30 + (i % 10)));
+      const ok = call.write(size > 0 ? pattern(size + i) : Buffer.alloc(1024, 0x30 + (i % 10)));
       i++;
       if (!ok) {
         call.once('drain', pump);
@@ -256,6 +272,18 @@ describe('own HTTP/2 gRPC server: unary calls answer exactly as grpc-js', () => 
     await same({}, [frame(Buffer.alloc(0))]);
   });
 
+  it('a large response (its body sent apart from its prefix) arrives byte for byte, also through a small window', async () => {
+    for (const size of [16 * 1024, 16 * 1024 + 1, 300_000]) {
+      const a = await same({}, [frame(Buffer.from(`big:${size}`))]);
+      const body = Buffer.from(a.body, 'hex');
+      expect(body.readUInt32BE(1)).toBe(size);
+      expect(body.subarray(5).equals(pattern(size))).toBe(true);
+      expect(a.trailers['grpc-status']).toBe('0');
+    }
+    const slow = await same({}, [frame(Buffer.from('big:70000'))], { initialWindowSize: 1000 });
+    expect(Buffer.from(slow.body, 'hex').subarray(5).equals(pattern(70_000))).toBe(true);
+  });
+
   it('response metadata sent early, and trailing metadata', async () => {
     const early = await same({}, [frame(Buffer.from('headers'))]);
     expect(early.headers['x-early']).toBe('yes');
@@ -350,7 +378,11 @@ function collect(stream: NodeJS.EventEmitter): Promise<StreamResult> {
   return new Promise((resolve) => {
     const messages: string[] = [];
     let trailer: Record<string, unknown> = {};
-    stream.on('data', (m: Buffer) => messages.push(m.length > 16 ? `${m.length}B` : m.toString()));
+    stream.on('data', (m: Buffer) =>
+      messages.push(
+        m.length > 16 ? `${m.length}B ${createHash('sha1').update(m).digest('hex')}` : m.toString(),
+      ),
+    );
     stream.on('status', (s: { metadata: Metadata }) => (trailer = s.metadata.getMap()));
     stream.on('error', (e: ServiceError) =>
       resolve({ messages, code: e.code, details: e.details, trailer }),
@@ -423,6 +455,21 @@ describe('own HTTP/2 gRPC server: streaming calls behave as with grpc-js', () =>
     const [many, fail] = results[0]!;
     expect(many!.messages).toHaveLength(300);
     expect(many!.trailer['x-count']).toBe('300');
+    // Large messages (each body sent apart from its prefix) keep their bytes and order.
+    const large: StreamResult[] = [];
+    for (const l of [own, node])
+      large.push(
+        await collect(clientFor(l)['list']!(Buffer.from('n:4:40000')) as NodeJS.EventEmitter),
+      );
+    expect(large[0]).toEqual(large[1]);
+    expect(large[0]!.messages).toEqual(
+      [0, 1, 2, 3].map(
+        (i) =>
+          `${40_000 + i}B ${createHash('sha1')
+            .update(pattern(40_000 + i))
+            .digest('hex')}`,
+      ),
+    );
     expect(fail).toMatchObject({
       messages: ['first'],
       code: status.NOT_FOUND,

@@ -42,6 +42,15 @@ interface Method {
   readonly handler: (...args: never[]) => void;
 }
 
+/**
+ * A framed message: one buffer (prefix and body), or for large bodies the
+ * 5-byte prefix and the body apart, so the body is never copied just to sit
+ * behind its prefix (a range of 1,000 keys is ~300 KB).
+ */
+type Framed = Buffer | readonly [prefix: Buffer, body: Buffer];
+/** Bodies up to this size are copied behind their prefix: one buffer, one DATA frame. */
+const COPY_BODY_LIMIT = 16 * 1024;
+
 const RESPONSE_HEADERS: HeaderFields = [
   [':status', '200'],
   ['content-type', 'application/grpc+proto'],
@@ -310,7 +319,7 @@ abstract class CallCore extends EventEmitter {
   }
 
   /** Serialises and frames one response; undefined after sending an error status. */
-  frame(value: unknown): Buffer | undefined {
+  frame(value: unknown): Framed | undefined {
     let body: Buffer;
     try {
       body = this.method.serialize(value);
@@ -330,22 +339,26 @@ abstract class CallCore extends EventEmitter {
       });
       return undefined;
     }
-    const out = Buffer.allocUnsafe(body.length + 5);
+    const large = body.length > COPY_BODY_LIMIT;
+    const out = Buffer.allocUnsafe(large ? 5 : body.length + 5);
     out[0] = 0;
     out.writeUInt32BE(body.length, 1);
+    if (large) return [out, body];
     body.copy(out, 5);
     return out;
   }
 
   /** Writes already framed messages; false when the caller should wait for onDrain. */
-  writeFramed(bytes: Buffer): boolean {
+  writeFramed(bytes: Framed): boolean {
     if (this.#isGone()) return true;
     if (!this.#headersSent) this.sendMetadata();
-    return this.stream.write(bytes);
+    if (Buffer.isBuffer(bytes)) return this.stream.write(bytes);
+    this.stream.write(bytes[0]);
+    return this.stream.write(bytes[1]);
   }
 
   /** One response message and the OK status, as one write (unary calls). */
-  respondUnary(framed: Buffer, trailer: Metadata | undefined): void {
+  respondUnary(framed: Framed, trailer: Metadata | undefined): void {
     if (this.#isGone()) return;
     this.#done = true;
     this.#clearDeadline();
@@ -353,7 +366,15 @@ abstract class CallCore extends EventEmitter {
       trailer === undefined
         ? OK_TRAILERS
         : statusFields({ code: status.OK, details: 'OK', metadata: trailer }, false);
-    if (this.#headersSent) {
+    if (!Buffer.isBuffer(framed)) {
+      if (!this.#headersSent) {
+        this.#headersSent = true;
+        this.stream.respond(RESPONSE_HEADERS, false);
+      }
+      this.stream.write(framed[0]);
+      this.stream.write(framed[1]);
+      this.stream.end(trailers);
+    } else if (this.#headersSent) {
       this.stream.write(framed);
       this.stream.end(trailers);
     } else {
