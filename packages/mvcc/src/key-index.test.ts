@@ -103,12 +103,14 @@ describe('KeyIndex against the one-array-per-generation reference', () => {
         for (let at = Math.max(1, compacted - 1); at <= rev + 1; at++) {
           expect(ki.get(at), `${where} get ${at}`).toEqual(ref.get(at));
           expect(ki.existsAt(at), `${where} existsAt ${at}`).toBe(ref.get(at) !== undefined);
-          const pushed: number[] = [];
+          const written = new Float64Array([-1, -1, -1, -1]);
           const h = ref.get(at);
-          expect(ki.pushRevisionAt(at, pushed), `${where} pushRevisionAt ${at}`).toBe(
+          expect(ki.writeRevisionAt(at, written, 1), `${where} writeRevisionAt ${at}`).toBe(
             h !== undefined,
           );
-          expect(pushed).toEqual(h === undefined ? [] : [h.main, h.sub]);
+          expect([...written]).toEqual(
+            h === undefined ? [-1, -1, -1, -1] : [-1, h.main, h.sub, -1],
+          );
           expect(ki.keep(at), `${where} keep ${at}`).toEqual(ref.keep(at));
           for (let i = 0; i < ki.revisions().length; i += 2) {
             const [m, s] = [ki.revisions()[i]!, ki.revisions()[i + 1]!];

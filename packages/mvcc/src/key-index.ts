@@ -126,19 +126,29 @@ export class KeyIndex {
   }
 
   /**
-   * Append the (main, sub) of the version visible at `at` to `out`, if the
-   * key existed then; as {@link get} without an object per key, for reads
-   * that visit thousands of keys.
+   * Write the (main, sub) of the version visible at `at` to `out[pos]` and
+   * `out[pos + 1]`, if the key existed then; as {@link get} without an object
+   * per key, for reads that visit thousands of keys. `out` must have room.
    */
-  pushRevisionAt(at: number, out: number[]): boolean {
+  writeRevisionAt(at: number, out: Float64Array, pos: number): boolean {
     const live = this.live;
-    if (typeof live === 'number' && live <= at) {
-      out.push(live, 0);
+    if (typeof live === 'number') {
+      if (live <= at) {
+        out[pos] = live;
+        out[pos + 1] = 0;
+        return true;
+      }
+    } else if (live.length > 0 && (live[0] as number) <= at) {
+      const i = newestAtOrBelow(live, at);
+      out[pos] = live[i] as number;
+      out[pos + 1] = live[i + 1] as number;
       return true;
     }
+    // An older generation (rare): through get.
     const h = this.get(at);
     if (h === undefined) return false;
-    out.push(h.main, h.sub);
+    out[pos] = h.main;
+    out[pos + 1] = h.sub;
     return true;
   }
 

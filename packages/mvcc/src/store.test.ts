@@ -412,4 +412,54 @@ describe('MvccStore.rangeEncoded', () => {
       'MVCC_FUTURE_REV',
     );
   });
+
+  it('large ranges, and ranges overlapping while their values come from the backend', async () => {
+    const backend = new MemoryBackend();
+    const w = await MvccStore.open(backend);
+    // Keys written in one txn (sub > 0), alone, twice, and deleted: every shape of index entry.
+    const t = w.write();
+    for (let i = 0; i < 3000; i++) t.put(enc(`a${String(i).padStart(5, '0')}`), enc(`v${i}`), 0n);
+    t.end();
+    for (let i = 0; i < 700; i += 7) await put(w, `a${String(i).padStart(5, '0')}`, `again${i}`);
+    for (let i = 0; i < 700; i += 11) await del(w, `a${String(i).padStart(5, '0')}`);
+    const old = w.currentRevision() - 50;
+    await w.close();
+    // Reopened: an empty value cache, so every value is fetched (awaited).
+    const s = await MvccStore.open(backend);
+    const cases: [string, Uint8Array | undefined, { revision?: number; limit?: number }][] = [
+      ['a', ALL, {}],
+      ['a00100', enc('a02900'), { limit: 2000 }],
+      ['a', ALL, { revision: old }],
+      ['a02000', ALL, { limit: 300 }],
+    ];
+    const raw = await Promise.all(cases.map(([k, end, o]) => s.rangeEncoded(enc(k), end, o)));
+    // The model: which keys exist with which value, at the latest revision or at `old`
+    // (by then the first 14 of the 64 deletes had happened).
+    const model = (atOld: boolean): [string, string][] => {
+      const out: [string, string][] = [];
+      for (let i = 0; i < 3000; i++) {
+        const deleted = i < 700 && i % 11 === 0 && (!atOld || i / 11 < 14);
+        if (!deleted)
+          out.push([
+            `a${String(i).padStart(5, '0')}`,
+            i < 700 && i % 7 === 0 ? `again${i}` : `v${i}`,
+          ]);
+      }
+      return out;
+    };
+    const pairs = (values: readonly Uint8Array[]): [string, string][] =>
+      values.map((v) => {
+        const kv = decodeKeyValue(v);
+        return [dec(kv.key), dec(kv.value)];
+      });
+    const latest = model(false);
+    expect(pairs(raw[0]!.values)).toEqual(latest);
+    expect(raw[0]!.count).toBe(latest.length);
+    const inside = latest.filter(([k]) => k >= 'a00100' && k < 'a02900');
+    expect(pairs(raw[1]!.values)).toEqual(inside.slice(0, 2000));
+    expect(raw[1]!.count).toBe(inside.length);
+    expect(pairs(raw[2]!.values)).toEqual(model(true));
+    expect(pairs(raw[3]!.values)).toEqual(latest.filter(([k]) => k >= 'a02000').slice(0, 300));
+    expect(raw[0]!.values.length).toBeGreaterThan(2800);
+  });
 });

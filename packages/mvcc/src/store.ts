@@ -80,6 +80,13 @@ function yieldToLoop(): Promise<void> {
 }
 
 /**
+ * The (main, sub) pairs a range's index scan found (see fetchAt), kept for
+ * the next read up to {@link KEPT_SCAN_PAIRS} pairs (1 MiB).
+ */
+let scanRevisions = new Float64Array(512);
+const KEPT_SCAN_PAIRS = 64 * 1024;
+
+/**
  * The multi-version key-value store: an in-memory B-tree index from each
  * user key to its {@link KeyIndex}, the key-values themselves in the backend
  * under their revision. Single writer (the server's apply loop), many
@@ -407,23 +414,38 @@ export class MvccStore {
     assertRevision(limit, 'limit');
     const headerRev = this.current;
     // The index lookup is synchronous, so it sees one consistent state.
-    // Hits as flat (main, sub) pairs: no object per key.
-    const revs: number[] = [];
+    // Hits as flat (main, sub) pairs in a buffer every read reuses: no object
+    // per key, and no array grown pair by pair (a range of 1,000 keys used to
+    // allocate ~100 KB that way). Only read before the first await below.
     const want = options.countOnly === true ? 0 : limit > 0 ? limit : Infinity;
+    let revs = scanRevisions;
+    let n = 0;
     let count = 0;
     this.scan(toInterval(key, end), (ki) => {
-      if (revs.length >= 2 * want) {
+      if (n >= want) {
         // Beyond the limit only the count is wanted.
         if (ki.existsAt(at)) count++;
-      } else if (ki.pushRevisionAt(at, revs)) count++;
+        return;
+      }
+      if (2 * n + 2 > revs.length) {
+        const grown = new Float64Array(revs.length * 2);
+        grown.set(revs);
+        revs = grown;
+        if (grown.length <= 2 * KEPT_SCAN_PAIRS) scanRevisions = grown;
+      }
+      if (ki.writeRevisionAt(at, revs, 2 * n)) {
+        n++;
+        count++;
+      }
     });
-    const n = revs.length / 2;
     if (n === 0) return { values: [], count, revision: headerRev };
     // A transaction's own writes are still staged in the transaction, not in
     // the backend; recently read revisions are in the cache.
     const cache = this.values;
     const values = new Array<Uint8Array | undefined>(n);
     const missing: number[] = [];
+    /** (main, sub) of each missing value, in `missing`'s order. */
+    const missingRevs: number[] = [];
     const revKeys: Uint8Array[] = [];
     for (let i = 0; i < n; i++) {
       const main = revs[2 * i] as number;
@@ -434,6 +456,7 @@ export class MvccStore {
         values[i] = v;
       } else {
         missing.push(i);
+        missingRevs.push(main, sub);
         revKeys.push(encodeRevision(main, sub));
       }
     }
@@ -442,23 +465,20 @@ export class MvccStore {
       try {
         const fetched = await this.backend.getMany('key', revKeys);
         for (let j = 0; j < missing.length; j++) {
-          const i = missing[j] as number;
+          const main = missingRevs[2 * j] as number;
+          const sub = missingRevs[2 * j + 1] as number;
           const v = fetched[j];
-          values[i] = v;
-          if (v !== undefined) {
-            cache.add(ValueCache.slot(revs[2 * i] as number, revs[2 * i + 1] as number), v);
+          if (v === undefined) {
+            throw new MvccError(
+              MvccErrorCode.Corrupt,
+              `revision ${main}_${sub} missing in backend`,
+            );
           }
+          values[missing[j] as number] = v;
+          cache.add(ValueCache.slot(main, sub), v);
         }
       } finally {
         this.pins.release(pin);
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      if (values[i] === undefined) {
-        throw new MvccError(
-          MvccErrorCode.Corrupt,
-          `revision ${revs[2 * i]}_${revs[2 * i + 1]} missing in backend`,
-        );
       }
     }
     return { values: values as Uint8Array[], count, revision: headerRev };
