@@ -52,6 +52,8 @@ export interface LevelBackendOptions {
   readonly cacheSize?: number;
   /** LevelDB memtable size, bytes. classic-level's default (4 MiB) when absent. */
   readonly writeBufferSize?: number;
+  /** Told how long (ms) each successful commit took: a server's commit-latency metric. */
+  readonly onCommit?: (durationMs: number) => void;
 }
 
 /** One entry of a range read. */
@@ -145,6 +147,7 @@ export class LevelBackend {
   #timer: NodeJS.Timeout | undefined;
   #failure: BackendError | undefined;
   #commits = 0;
+  readonly #onCommit: ((durationMs: number) => void) | undefined;
 
   #restoring: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -158,6 +161,7 @@ export class LevelBackend {
       tuning: LevelTuning;
       batchInterval: number;
       batchLimit: number;
+      onCommit?: ((durationMs: number) => void) | undefined;
       chunkSize: number;
     },
   ) {
@@ -168,6 +172,7 @@ export class LevelBackend {
     this.#tuning = settings.tuning;
     this.#batchInterval = settings.batchInterval;
     this.#batchLimit = settings.batchLimit;
+    this.#onCommit = settings.onCommit;
     this.#chunkSize = settings.chunkSize;
   }
 
@@ -181,6 +186,7 @@ export class LevelBackend {
       batchInterval: positiveInteger('batchInterval', options.batchInterval, 100),
       batchLimit: positiveInteger('batchLimit', options.batchLimit, 10_000),
       chunkSize: positiveInteger('snapshotChunkSize', options.snapshotChunkSize, 64 * 1024),
+      onCommit: options.onCommit,
       tuning: {
         ...(options.cacheSize !== undefined && { cacheSize: options.cacheSize }),
         ...(options.writeBufferSize !== undefined && { writeBufferSize: options.writeBufferSize }),
@@ -446,11 +452,13 @@ export class LevelBackend {
           : { type: 'put', key, value: asBuffer(write.value) },
       );
     }
+    const started = this.#onCommit === undefined ? 0 : performance.now();
     const inflight = this.#store.db.batch(ops).then(
       () => {
         this.#committing = undefined;
         this.#inflight = undefined;
         this.#commits++;
+        this.#onCommit?.(performance.now() - started);
       },
       (err: unknown) => {
         // The batch is all-or-nothing; keep its writes readable, refuse more.

@@ -35,6 +35,26 @@ describe('batched commits', () => {
     await backend.close();
   });
 
+  it('tells onCommit how long each successful commit took', async () => {
+    const took: number[] = [];
+    const backend = await LevelBackend.open(path(), {
+      batchLimit: 2,
+      onCommit: (ms) => took.push(ms),
+    });
+    backend.put('key', b('a'), b('1'));
+    await backend.commit();
+    expect(took).toHaveLength(1);
+    backend.put('key', b('b'), b('2'));
+    backend.put('key', b('c'), b('3'));
+    backend.put('key', b('d'), b('4'));
+    await backend.commit();
+    // Two commits: the one batchLimit started, then the explicit one.
+    expect(took).toHaveLength(3);
+    for (const ms of took) expect(ms).toBeGreaterThanOrEqual(0);
+    expect(backend.stats().commits).toBe(3);
+    await backend.close();
+  });
+
   it('commits batchInterval ms after the first buffered write', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const backend = await LevelBackend.open(path(), { batchInterval: 100 });

@@ -115,6 +115,29 @@ describe('kv-server configuration', () => {
     }
   });
 
+  it("parses etcd's backend batching flags (0: the defaults)", () => {
+    const d = parseArgs([], {}).config;
+    expect(d.backendBatchInterval).toBe(0);
+    expect(d.backendBatchLimit).toBe(0);
+    expect(usage()).toContain("--backend-batch-interval '0s'");
+    expect(usage()).toContain("--backend-batch-limit '0'");
+    const { config } = parseArgs(
+      ['--backend-batch-interval=25ms', '--backend-batch-limit', '500'],
+      {},
+    );
+    expect(config.backendBatchInterval).toBe(25);
+    expect(config.backendBatchLimit).toBe(500);
+    expect(parseArgs([], { ETCD_BACKEND_BATCH_INTERVAL: '1s' }).config.backendBatchInterval).toBe(
+      1000,
+    );
+    expect(() => parseArgs(['--backend-batch-interval=10'], {})).toThrow(
+      'invalid value "10" for flag -backend-batch-interval: parse error',
+    );
+    expect(() => parseArgs(['--backend-batch-limit=many'], {})).toThrow(
+      'invalid value "many" for flag -backend-batch-limit: parse error',
+    );
+  });
+
   it("parses --strict-reconfig-check (etcd 3.4's default: true)", () => {
     expect(parseArgs([], {}).config.strictReconfigCheck).toBe(true);
     expect(usage()).toContain("--strict-reconfig-check 'true'");

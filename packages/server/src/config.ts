@@ -22,6 +22,10 @@ export interface ServerConfig {
   heartbeatInterval: number;
   electionTimeout: number;
   quotaBackendBytes: number;
+  /** Longest wait (ms) before buffered backend writes are committed; 0 = the default (100 ms). */
+  backendBatchInterval: number;
+  /** Buffered backend writes that force a commit; 0 = the default (10,000). */
+  backendBatchLimit: number;
   maxRequestBytes: number;
   maxTxnOps: number;
   autoCompactionMode: 'periodic' | 'revision';
@@ -120,6 +124,16 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     key: 'quotaBackendBytes',
     kind: 'int',
     help: 'Raise alarms when backend size exceeds the given quota. 0 means use the default quota.',
+  },
+  'backend-batch-interval': {
+    key: 'backendBatchInterval',
+    kind: 'duration',
+    help: 'BackendBatchInterval is the maximum time before commit the backend transaction.',
+  },
+  'backend-batch-limit': {
+    key: 'backendBatchLimit',
+    kind: 'int',
+    help: 'BackendBatchLimit is the maximum operations before commit the backend transaction.',
   },
   'max-request-bytes': {
     key: 'maxRequestBytes',
@@ -243,6 +257,8 @@ export function defaultConfig(): ServerConfig {
     heartbeatInterval: 100,
     electionTimeout: 1000,
     quotaBackendBytes: 0,
+    backendBatchInterval: 0,
+    backendBatchLimit: 0,
     maxRequestBytes: 1.5 * 1024 * 1024,
     maxTxnOps: 128,
     autoCompactionMode: 'periodic',

@@ -113,6 +113,7 @@ describe('operations endpoints', () => {
       'etcd_server_proposals_pending',
       'etcd_server_proposals_failed_total',
       'etcd_disk_wal_fsync_duration_seconds_bucket',
+      'etcd_disk_backend_commit_duration_seconds_bucket',
       'etcd_mvcc_db_total_size_in_bytes',
       'etcd_mvcc_db_total_size_in_use_in_bytes',
       'grpc_server_started_total{grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"}',
@@ -143,6 +144,53 @@ describe('WAL syncs', () => {
     expect(delta).toBeGreaterThanOrEqual(writes);
     expect(delta).toBeLessThan(writes + writes / 2);
   });
+});
+
+describe('backend commits', () => {
+  const commits = async (url: string): Promise<number> => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const m = /^etcd_disk_backend_commit_duration_seconds_count (\d+)/m.exec(text);
+    // A histogram with no observation yet is not rendered at all.
+    return Number(m?.[1] ?? 0);
+  };
+  /** One at a time: each write is applied (and its commit started) before the next. */
+  const putMany = async (url: string, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const res = await fetch(`${url}/v3/kv/put`, {
+        method: 'POST',
+        body: JSON.stringify({ key: b64(`batch-${i}`), value: b64('v') }),
+      });
+      expect(res.status).toBe(200);
+    }
+  };
+
+  it('--backend-batch-limit and --backend-batch-interval decide when buffered writes commit', async () => {
+    // A limit of one write: every applied entry commits on its own.
+    const eager = await ProcessCluster.start({
+      kind: 'kv',
+      size: 1,
+      extraFlags: ['--backend-batch-limit=1'],
+    });
+    // Nothing commits for a minute unless 10,000 writes pile up.
+    const lazy = await ProcessCluster.start({
+      kind: 'kv',
+      size: 1,
+      extraFlags: ['--backend-batch-interval=1m'],
+    });
+    try {
+      const eagerUrl = `http://${eager.members[0]!.endpoint}`;
+      const lazyUrl = `http://${lazy.members[0]!.endpoint}`;
+      const eagerBefore = await commits(eagerUrl);
+      const lazyBefore = await commits(lazyUrl);
+      await putMany(eagerUrl, 30);
+      await putMany(lazyUrl, 30);
+      expect((await commits(eagerUrl)) - eagerBefore).toBeGreaterThanOrEqual(30);
+      expect((await commits(lazyUrl)) - lazyBefore).toBe(0);
+    } finally {
+      await eager.close();
+      await lazy.close();
+    }
+  }, 60_000);
 });
 
 describe('graceful shutdown', () => {
