@@ -12,6 +12,7 @@
 
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ChainedBatch } from 'classic-level';
 import {
   BUCKET_IDS,
   BUCKET_NAMES,
@@ -141,6 +142,14 @@ export class LevelBackend {
   readonly #retired = new Set<Store>();
 
   #pending = new WriteBuffer();
+  /**
+   * #pending's writes as a LevelDB batch, added one by one as they arrive
+   * (made on the first). Handing LevelDB a finished array of operations at
+   * commit time cost ~1.3–1.9 µs per operation in one step (3–5 ms every
+   * 100 ms under load, with the event loop blocked); adding them as they come
+   * costs ~0.5–0.7 µs each and the commit itself almost nothing.
+   */
+  #pendingBatch: ChainedBatch<Db, Buffer, Buffer> | undefined;
   #committing: WriteBuffer | undefined;
   #inflight: Promise<void> | undefined;
   #queued: Promise<void> | undefined;
@@ -363,6 +372,7 @@ export class LevelBackend {
     checkBytes('value', value);
     this.#checkWritable();
     this.#pending.set(id, key, value);
+    this.#batch().put(storedKey(id, key), asBuffer(value));
     this.#scheduleCommit();
   }
 
@@ -372,7 +382,13 @@ export class LevelBackend {
     checkBytes('key', key);
     this.#checkWritable();
     this.#pending.set(id, key, undefined);
+    this.#batch().del(storedKey(id, key));
     this.#scheduleCommit();
+  }
+
+  #batch(): ChainedBatch<Db, Buffer, Buffer> {
+    this.#pendingBatch ??= this.#store.db.batch();
+    return this.#pendingBatch;
   }
 
   #scheduleCommit(): void {
@@ -439,21 +455,14 @@ export class LevelBackend {
     }
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const batch = this.#pending;
-    if (batch.ops === 0) return Promise.resolve();
+    const levelBatch = this.#pendingBatch;
+    if (batch.ops === 0 || levelBatch === undefined) return Promise.resolve();
     this.#pending = new WriteBuffer();
+    this.#pendingBatch = undefined;
     this.#committing = batch;
 
-    const ops: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[] = [];
-    for (const [id, write] of batch.writes()) {
-      const key = storedKey(id, write.key);
-      ops.push(
-        write.value === undefined
-          ? { type: 'del', key }
-          : { type: 'put', key, value: asBuffer(write.value) },
-      );
-    }
     const started = this.#onCommit === undefined ? 0 : performance.now();
-    const inflight = this.#store.db.batch(ops).then(
+    const inflight = levelBatch.write().then(
       () => {
         this.#committing = undefined;
         this.#inflight = undefined;
@@ -549,6 +558,9 @@ export class LevelBackend {
       this.#timer = undefined;
     }
     this.#pending = new WriteBuffer();
+    // Its writes are discarded with the old contents (see above).
+    this.#pendingBatch?.close().catch(() => undefined);
+    this.#pendingBatch = undefined;
     this.#committing = undefined;
     const old = this.#store;
     this.#store = new Store(db, dir, generation);

@@ -21,6 +21,27 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/**
+ * Makes the write() of the next chained batch (the one a backend fills with
+ * its buffered writes and commits) run `replace` instead, which may call the
+ * real write. Returns the spy, to restore.
+ */
+function interceptNextBatchWrite(replace: (write: () => Promise<void>) => Promise<void>): {
+  mockRestore(): void;
+} {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound with apply below
+  const original = ClassicLevel.prototype.batch;
+  return vi.spyOn(ClassicLevel.prototype, 'batch').mockImplementationOnce(function (
+    this: ClassicLevel,
+    ...args: unknown[]
+  ) {
+    const batch = (original as (...a: unknown[]) => { write(): Promise<void> }).apply(this, args);
+    const write = batch.write.bind(batch);
+    batch.write = () => replace(write);
+    return batch;
+  } as unknown as ClassicLevel['batch']);
+}
+
 describe('batched commits', () => {
   it('commits when batchLimit writes are buffered, without waiting for the timer', async () => {
     const backend = await LevelBackend.open(path(), { batchLimit: 10, batchInterval: 60_000 });
@@ -99,14 +120,7 @@ describe('the commit in flight', () => {
     // Hold the next LevelDB batch until released, so the commit stays in flight.
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound with apply below
-    const original = ClassicLevel.prototype.batch;
-    const spy = vi.spyOn(ClassicLevel.prototype, 'batch').mockImplementationOnce(function (
-      this: ClassicLevel,
-      ...args: unknown[]
-    ) {
-      return gate.then(() => (original as (...a: unknown[]) => Promise<void>).apply(this, args));
-    } as unknown as ClassicLevel['batch']);
+    const spy = interceptNextBatchWrite((write) => gate.then(write));
     backend.put('key', b('b'), b('committing'));
     backend.put('key', b('c'), b('committing'));
     backend.delete('key', b('a'));
@@ -161,10 +175,7 @@ describe('a failed commit', () => {
     const backend = await LevelBackend.open(p, { batchInterval: 60_000 });
     backend.put('key', b('before'), b('1'));
     await backend.commit();
-    const spy = vi.spyOn(ClassicLevel.prototype, 'batch').mockImplementationOnce(
-      // The array form of batch(), which commits use; the overloads need the cast.
-      (() => Promise.reject(new Error('injected: disk full'))) as unknown as ClassicLevel['batch'],
-    );
+    const spy = interceptNextBatchWrite(() => Promise.reject(new Error('injected: disk full')));
     backend.put('key', b('lost'), b('2'));
     const err = await rejection(backend.commit());
     spy.mockRestore();
@@ -243,6 +254,28 @@ describe('restore', () => {
     await backend.close();
 
     const reopened = await LevelBackend.open(p);
+    expect(text(await reopened.get('lease', b('new')))).toBe('n');
+    await reopened.close();
+  });
+
+  it('discards the writes buffered when the swap happens; later ones reach the new database', async () => {
+    const p = path();
+    const backend = await LevelBackend.open(p, { batchInterval: 60_000 });
+    const other = await LevelBackend.open(path());
+    other.put('lease', b('new'), b('n'));
+    const fresh = await other.snapshot();
+    // Buffered, and already in a LevelDB batch of the database about to be replaced.
+    backend.put('key', b('buffered'), b('x'));
+    await backend.restore(fresh.chunks());
+    await fresh.close();
+    await other.close();
+    expect(await backend.get('key', b('buffered'))).toBeUndefined();
+    backend.put('key', b('after'), b('y'));
+    await backend.commit();
+    await backend.close();
+    const reopened = await LevelBackend.open(p);
+    expect(await reopened.get('key', b('buffered'))).toBeUndefined();
+    expect(text(await reopened.get('key', b('after')))).toBe('y');
     expect(text(await reopened.get('lease', b('new')))).toBe('n');
     await reopened.close();
   });
