@@ -7,8 +7,6 @@
  * on the next range, otherwise.
  */
 
-import { BUCKET_NAMES, bucketId } from './buckets';
-
 /** A buffered write: a value, or undefined for a delete (a tombstone). */
 export interface BufferedWrite {
   readonly key: Uint8Array;
@@ -92,11 +90,6 @@ class BucketBuffer {
     return this.#list.length;
   }
 
-  /** In insertion order: a commit needs no sorting. */
-  all(): readonly BufferedWrite[] {
-    return this.#list;
-  }
-
   sorted(): readonly BufferedWrite[] {
     if (!this.#sorted) {
       this.#list.sort(byKey);
@@ -150,16 +143,6 @@ export class WriteBuffer {
   /** Number of distinct buffered keys in a bucket. */
   bucketSize(id: number): number {
     return this.#buckets[id]?.size ?? 0;
-  }
-
-  /** Every buffered write, bucket by bucket, for the commit. */
-  *writes(): Generator<[id: number, write: BufferedWrite]> {
-    for (const name of BUCKET_NAMES) {
-      const id = bucketId(name);
-      const bucket = this.#buckets[id];
-      if (bucket === undefined) continue;
-      for (const w of bucket.all()) yield [id, w];
-    }
   }
 }
 
