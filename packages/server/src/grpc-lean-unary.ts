@@ -24,6 +24,7 @@ import type { Server as GrpcServer, ServerUnaryCall, sendUnaryData } from '@grpc
 import type { registerEtcdServices } from '@kv/kvserver';
 import {
   DEADLINE_REGEX,
+  MessageReader,
   NOT_METADATA,
   SEND_ERROR_DETAILS,
   errorToStatus,
@@ -81,7 +82,6 @@ class LeanUnaryCall extends EventEmitter implements ServerUnaryCall<unknown, unk
   readonly #route: UnaryRoute;
   readonly #stream: http2.ServerHttp2Stream;
   readonly #headers: http2.IncomingHttpHeaders;
-  readonly #maxReceive: number;
   readonly #maxSend: number;
   #deadline = Infinity;
   #timer: NodeJS.Timeout | undefined;
@@ -89,9 +89,7 @@ class LeanUnaryCall extends EventEmitter implements ServerUnaryCall<unknown, unk
   /** A status has been sent or the stream has gone: nothing more is written. */
   #done = false;
   // Request framing: chunks of the message being read, and how far it got.
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #messageLength = -1;
+  readonly #reader: MessageReader;
   #message: Buffer | undefined;
 
   constructor(
@@ -105,7 +103,7 @@ class LeanUnaryCall extends EventEmitter implements ServerUnaryCall<unknown, unk
     this.#route = route;
     this.#stream = stream;
     this.#headers = headers;
-    this.#maxReceive = maxReceive;
+    this.#reader = new MessageReader(maxReceive);
     this.#maxSend = maxSend;
     // As grpc-js: every error is followed by 'close', which is what counts.
     // (Each of these events fires once: plain listeners spare once's wrapper.)
@@ -136,54 +134,20 @@ class LeanUnaryCall extends EventEmitter implements ServerUnaryCall<unknown, unk
 
   #onData(chunk: Buffer): void {
     if (this.#done) return;
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (this.#messageLength < 0) {
-        // Reading the 5-byte prefix: compressed flag (ignored under the
-        // identity encoding, as grpc-js does) and big-endian length.
-        const need = 5 - this.#buffered;
-        const take = Math.min(need, chunk.length - offset);
-        this.#chunks.push(chunk.subarray(offset, offset + take));
-        this.#buffered += take;
-        offset += take;
-        if (this.#buffered < 5) return;
-        const prefix =
-          this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, 5);
-        const length = prefix.readUInt32BE(1);
-        if (this.#maxReceive !== -1 && length > this.#maxReceive) {
-          this.#sendStatus({
-            code: status.RESOURCE_EXHAUSTED,
-            details: `Received message larger than max (${length} vs ${this.#maxReceive})`,
-          });
-          return;
-        }
-        this.#messageLength = length;
-        this.#chunks = [];
-        this.#buffered = 0;
-      }
-      const take = Math.min(this.#messageLength - this.#buffered, chunk.length - offset);
-      if (take > 0) {
-        this.#chunks.push(chunk.subarray(offset, offset + take));
-        this.#buffered += take;
-        offset += take;
-      }
-      if (this.#buffered < this.#messageLength) return;
-      const message =
-        this.#chunks.length === 1
-          ? this.#chunks[0]!
-          : Buffer.concat(this.#chunks, this.#messageLength);
-      this.#chunks = [];
-      this.#buffered = 0;
-      this.#messageLength = -1;
+    // The compressed flag is ignored under the identity encoding, as grpc-js
+    // does (leanEligible sends other encodings to grpc-js).
+    const tooLarge = this.#reader.push(chunk, (message) => {
       if (this.#message !== undefined) {
         this.#sendStatus({
           code: status.UNIMPLEMENTED,
           details: `Received a second request message for server streaming method ${this.#route.path}`,
         });
-        return;
+        return false;
       }
       this.#message = message;
-    }
+      return true;
+    });
+    if (tooLarge !== undefined) this.#sendStatus(tooLarge);
   }
 
   #onEnd(): void {

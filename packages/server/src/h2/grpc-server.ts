@@ -26,7 +26,13 @@ import type {
 import { H2Connection } from './connection';
 import type { H2Stream } from './connection';
 import type { HeaderFields, HeaderMap } from './hpack';
-import { NOT_METADATA, SEND_ERROR_DETAILS, errorToStatus, timeoutMs } from '../grpc-compat';
+import {
+  MessageReader,
+  NOT_METADATA,
+  SEND_ERROR_DETAILS,
+  errorToStatus,
+  timeoutMs,
+} from '../grpc-compat';
 import type { Status } from '../grpc-compat';
 
 type AuthContext = ReturnType<ServerUnaryCall<unknown, unknown>['getAuthContext']>;
@@ -155,10 +161,7 @@ abstract class CallCore extends EventEmitter {
   /** A status has been sent, or the stream is gone: nothing more is written. */
   #done = false;
   #encoding: string;
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #messageLength = -1;
-  #compressed = false;
+  readonly #reader: MessageReader;
   /** Refused at the start (a malformed timeout): nothing the client sends counts. */
   #rejected = false;
 
@@ -169,6 +172,7 @@ abstract class CallCore extends EventEmitter {
     readonly maxSend: number,
   ) {
     super();
+    this.#reader = new MessageReader(maxReceive);
     this.metadata = requestMetadata(stream.headers);
     this.#encoding = headerString(stream.headers, 'grpc-encoding') ?? 'identity';
     stream.onData = (chunk) => {
@@ -212,51 +216,16 @@ abstract class CallCore extends EventEmitter {
 
   #onData(chunk: Buffer): void {
     if (this.#done) return;
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (this.#messageLength < 0) {
-        const take = Math.min(5 - this.#buffered, chunk.length - offset);
-        this.#chunks.push(chunk.subarray(offset, offset + take));
-        this.#buffered += take;
-        offset += take;
-        if (this.#buffered < 5) return;
-        const prefix =
-          this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, 5);
-        const length = prefix.readUInt32BE(1);
-        if (this.maxReceive !== -1 && length > this.maxReceive) {
-          this.sendStatus({
-            code: status.RESOURCE_EXHAUSTED,
-            details: `Received message larger than max (${length} vs ${this.maxReceive})`,
-          });
-          return;
-        }
-        this.#compressed = prefix[0] === 1;
-        this.#messageLength = length;
-        this.#chunks = [];
-        this.#buffered = 0;
-      }
-      const take = Math.min(this.#messageLength - this.#buffered, chunk.length - offset);
-      if (take > 0) {
-        this.#chunks.push(chunk.subarray(offset, offset + take));
-        this.#buffered += take;
-        offset += take;
-      }
-      if (this.#buffered < this.#messageLength) return;
-      // The chunks are views of the connection's reads: copy out what we keep.
-      const message = Buffer.allocUnsafe(this.#messageLength);
-      let at = 0;
-      for (const c of this.#chunks) at += c.copy(message, at);
-      this.#chunks = [];
-      this.#buffered = 0;
-      this.#messageLength = -1;
-      this.#deliver(message);
-      if (this.#done) return;
-    }
+    const tooLarge = this.#reader.push(chunk, (message, compressed) => {
+      this.#deliver(message, compressed);
+      return !this.#done;
+    });
+    if (tooLarge !== undefined) this.sendStatus(tooLarge);
   }
 
-  #deliver(raw: Buffer): void {
+  #deliver(raw: Buffer, compressed: boolean): void {
     let bytes = raw;
-    if (this.#compressed && this.#encoding !== 'identity') {
+    if (compressed && this.#encoding !== 'identity') {
       const encoding = this.#encoding;
       if (encoding !== 'gzip' && encoding !== 'deflate') {
         this.sendStatus({
