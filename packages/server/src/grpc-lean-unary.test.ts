@@ -9,12 +9,8 @@ import {
   makeGenericClientConstructor,
   status,
 } from '@grpc/grpc-js';
-import type {
-  ServerUnaryCall,
-  ServiceError,
-  ServiceDefinition,
-  sendUnaryData,
-} from '@grpc/grpc-js';
+import type { ServerUnaryCall, ServiceError, ServiceDefinition } from '@grpc/grpc-js';
+import { echoHandler } from '../test/echo-handler';
 import { grpcFrame as frame, rawGrpcCall } from '../test/raw-grpc';
 import type { RawAnswer as Answer } from '../test/raw-grpc';
 import { listenClient } from './client-listener';
@@ -40,58 +36,7 @@ const definition: ServiceDefinition = {
 /** Handlers left hanging (deadline tests); answered after each test. */
 const hanging: (() => void)[] = [];
 
-/**
- * A handler whose behaviour the request picks: "ok" echoes what the call
- * object shows (metadata, deadline, peer, host, path), "err" fails with a
- * gRPC error, "throw" throws, "trailer" answers with trailing metadata,
- * "bad" returns something the serializer rejects, "hang" never answers.
- */
-function handler(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
-  const cmd = call.request.toString();
-  if (cmd === 'err') {
-    const md = new Metadata();
-    md.set('x-err', 'detail');
-    const err: ServiceError = Object.assign(new Error('etcdserver: boom, 100% (ü)'), {
-      code: status.FAILED_PRECONDITION,
-      details: 'etcdserver: boom, 100% (ü)',
-      metadata: md,
-    });
-    callback(err);
-    return;
-  }
-  if (cmd === 'throw') throw new Error('handler threw');
-  if (cmd === 'hang') {
-    hanging.push(() => callback(null, Buffer.from('late')));
-    return;
-  }
-  if (cmd === 'bad') {
-    callback(null, 'not a buffer' as unknown as Buffer);
-    return;
-  }
-  const md: Record<string, string> = {};
-  for (const [k, v] of Object.entries(call.metadata.getMap())) {
-    md[k] = Buffer.isBuffer(v) ? `bin:${v.toString('hex')}` : v;
-  }
-  const echo = Buffer.from(
-    JSON.stringify({
-      request: cmd.slice(0, 40),
-      length: call.request.length,
-      metadata: md,
-      finiteDeadline: Number.isFinite(call.getDeadline()),
-      peer: /^127\.0\.0\.1:\d+$/.test(call.getPeer()),
-      host: /^127\.0\.0\.1:\d+$/.test(call.getHost()),
-      path: call.getPath(),
-      auth: call.getAuthContext(),
-    }),
-  );
-  if (cmd === 'trailer') {
-    const t = new Metadata();
-    t.set('x-trailer', 'yes');
-    callback(null, echo, t);
-    return;
-  }
-  callback(null, echo);
-}
+const handler = echoHandler({ hanging });
 
 /** Which call class served the last request (the lean path's or grpc-js's). */
 let lastCallClass = '';

@@ -12,12 +12,11 @@ import {
 } from '@grpc/grpc-js';
 import type {
   ServerDuplexStream,
-  ServerUnaryCall,
   ServerWritableStream,
   ServiceError,
   ServiceDefinition,
-  sendUnaryData,
 } from '@grpc/grpc-js';
+import { echoHandler, pattern } from '../../test/echo-handler';
 import { grpcFrame as frame, rawGrpcCall } from '../../test/raw-grpc';
 import type { RawAnswer as Answer } from '../../test/raw-grpc';
 import { listenClient } from '../client-listener';
@@ -72,69 +71,7 @@ const hanging: (() => void)[] = [];
 /** What the streaming handlers saw, per server kind. */
 const seen: string[] = [];
 
-function unary(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
-  const cmd = call.request.toString();
-  if (cmd === 'err') {
-    const md = new Metadata();
-    md.set('x-err', 'detail');
-    const err: ServiceError = Object.assign(new Error('etcdserver: boom, 100% (ü)'), {
-      code: status.FAILED_PRECONDITION,
-      details: 'etcdserver: boom, 100% (ü)',
-      metadata: md,
-    });
-    callback(err);
-    return;
-  }
-  if (cmd === 'throw') throw new Error('handler threw');
-  if (cmd === 'hang') {
-    call.on('cancelled', () => seen.push('unary cancelled'));
-    hanging.push(() => callback(null, Buffer.from('late')));
-    return;
-  }
-  if (cmd.startsWith('big:')) {
-    callback(null, pattern(Number(cmd.slice(4))));
-    return;
-  }
-  if (cmd === 'bad') {
-    callback(null, 'not a buffer' as unknown as Buffer);
-    return;
-  }
-  if (cmd === 'headers') {
-    const md = new Metadata();
-    md.set('x-early', 'yes');
-    call.sendMetadata(md);
-  }
-  const md: Record<string, string> = {};
-  for (const [k, v] of Object.entries(call.metadata.getMap())) {
-    md[k] = Buffer.isBuffer(v) ? `bin:${v.toString('hex')}` : v;
-  }
-  const echo = Buffer.from(
-    JSON.stringify({
-      request: cmd.slice(0, 40),
-      length: call.request.length,
-      metadata: md,
-      finiteDeadline: Number.isFinite(call.getDeadline()),
-      peer: /^127\.0\.0\.1:\d+$/.test(call.getPeer()),
-      host: /^127\.0\.0\.1:\d+$/.test(call.getHost()),
-      path: call.getPath(),
-      auth: call.getAuthContext(),
-    }),
-  );
-  if (cmd === 'trailer') {
-    const t = new Metadata();
-    t.set('x-trailer', 'yes');
-    callback(null, echo, t);
-    return;
-  }
-  callback(null, echo);
-}
-
-/** `size` bytes that differ from one position to the next (a misplaced byte shows). */
-function pattern(size: number): Buffer {
-  const b = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) b[i] = (i * 31 + (i >> 8)) & 0xff;
-  return b;
-}
+const unary = echoHandler({ hanging, onCancelled: () => seen.push('unary cancelled') });
 
 /**
  * Server streaming: "n:K" sends K messages of 1 KiB then OK, "n:K:S" K
