@@ -1,6 +1,6 @@
 import { RaftError, invariant } from './errors';
-import type { ConfState, Entry, HardState, Snapshot } from './types';
-import { EMPTY_BYTES, EMPTY_CONF_STATE, EMPTY_HARD_STATE, EntryType, entrySize } from './types';
+import type { ConfState, Entry, HardState, Snapshot, EntryType } from './types';
+import { EMPTY_BYTES, EMPTY_CONF_STATE, EMPTY_HARD_STATE, entrySize } from './types';
 
 /**
  * The stable log as Raft reads it. Synchronous by design: durability lives
@@ -36,16 +36,24 @@ export function limitSize(ents: Entry[], maxSize: number | undefined): Entry[] {
 const ARENA_BLOCK = 256 * 1024;
 /** Entries at least this large get an exact copy of their own. */
 const ARENA_MAX_ENTRY = 16 * 1024;
+/** Initial capacity of the log's columns, in entries. */
+const INITIAL_CAPACITY = 256;
 
 /**
  * An in-memory Storage: the reference implementation, also a write side.
  *
+ * The log is kept column by column (terms, types, where each entry's data
+ * is) rather than as an object per entry: it can hold 100,000 entries, and
+ * two objects each (the entry and its data's view) would be 150 bytes of
+ * heap per entry that every full garbage collection has to trace. Entries
+ * are made again when read; reads are of recent entries (committed ones on
+ * their way to be applied, a lagging follower's next batch).
+ *
  * Appended entries' data are copied: small ones into shared blocks in log
- * order, larger ones into buffers of their exact size. The log can hold
- * 100,000 entries; a caller's bytes are often a view into something much
- * larger (a pooled 8 KiB allocation, a network read) that the view would keep
- * alive for as long as the entry. Blocks are released as compaction drops
- * the entries in them, oldest first.
+ * order, larger ones into buffers of their exact size. A caller's bytes are
+ * often a view into something much larger (a pooled 8 KiB allocation, a
+ * network read) that the view would keep alive for as long as the entry.
+ * Blocks are released as compaction drops the entries in them, oldest first.
  */
 export class MemoryStorage implements Storage {
   private hardState: HardState = EMPTY_HARD_STATE;
@@ -53,8 +61,18 @@ export class MemoryStorage implements Storage {
     data: EMPTY_BYTES,
     metadata: { index: 0, term: 0, confState: EMPTY_CONF_STATE },
   };
-  // ents[0] is a dummy holding the snapshot's index and term.
-  private ents: Entry[] = [{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }];
+  /** Index and term of the entry just before the first one held (the snapshot's or the compaction point's). */
+  private baseIndex = 0;
+  private baseTerm = 0;
+  // Entry baseIndex + 1 + k is at position head + k of each column, for k < count.
+  private head = 0;
+  private count = 0;
+  private terms = new Float64Array(INITIAL_CAPACITY);
+  private types = new Uint8Array(INITIAL_CAPACITY);
+  private starts = new Uint32Array(INITIAL_CAPACITY);
+  private lengths = new Uint32Array(INITIAL_CAPACITY);
+  /** The block (or own copy) holding each entry's data; undefined for empty data. */
+  private blocks: (Uint8Array | undefined)[] = [];
   private block: Uint8Array = EMPTY_BYTES;
   private blockUsed = 0;
 
@@ -68,32 +86,39 @@ export class MemoryStorage implements Storage {
   }
 
   entries(lo: number, hi: number, maxSize?: number): Entry[] {
-    const offset = this.ents[0]!.index;
-    if (lo <= offset)
-      throw new RaftError('RAFT_COMPACTED', `index ${lo} compacted (first ${offset + 1})`);
+    if (lo <= this.baseIndex)
+      throw new RaftError('RAFT_COMPACTED', `index ${lo} compacted (first ${this.baseIndex + 1})`);
     if (hi > this.lastIndex() + 1) {
       throw new RaftError(
         'RAFT_UNAVAILABLE',
         `entries [${lo}, ${hi}) beyond last ${this.lastIndex()}`,
       );
     }
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSize);
+    const out: Entry[] = [];
+    let size = 0;
+    for (let index = lo; index < hi; index++) {
+      const e = this.entryAt(index);
+      // At least one entry, then as many as fit (limitSize's rule).
+      size += entrySize(e);
+      if (out.length > 0 && maxSize !== undefined && size > maxSize) break;
+      out.push(e);
+    }
+    return out;
   }
 
   term(i: number): number {
-    const offset = this.ents[0]!.index;
-    if (i < offset) throw new RaftError('RAFT_COMPACTED', `term of ${i} compacted`);
-    const e = this.ents[i - offset];
-    if (e === undefined) throw new RaftError('RAFT_UNAVAILABLE', `term of ${i} unavailable`);
-    return e.term;
+    if (i < this.baseIndex) throw new RaftError('RAFT_COMPACTED', `term of ${i} compacted`);
+    if (i === this.baseIndex) return this.baseTerm;
+    if (i > this.lastIndex()) throw new RaftError('RAFT_UNAVAILABLE', `term of ${i} unavailable`);
+    return this.terms[this.head + i - this.baseIndex - 1]!;
   }
 
   lastIndex(): number {
-    return this.ents[0]!.index + this.ents.length - 1;
+    return this.baseIndex + this.count;
   }
 
   firstIndex(): number {
-    return this.ents[0]!.index + 1;
+    return this.baseIndex + 1;
   }
 
   snapshot(): Snapshot {
@@ -106,14 +131,11 @@ export class MemoryStorage implements Storage {
       throw new RaftError('RAFT_SNAP_OUT_OF_DATE', `snapshot ${snap.metadata.index} is not newer`);
     }
     this.snap = snap;
-    this.ents = [
-      {
-        term: snap.metadata.term,
-        index: snap.metadata.index,
-        type: EntryType.Normal,
-        data: EMPTY_BYTES,
-      },
-    ];
+    this.baseIndex = snap.metadata.index;
+    this.baseTerm = snap.metadata.term;
+    this.head = 0;
+    this.count = 0;
+    this.blocks = [];
   }
 
   /**
@@ -125,30 +147,30 @@ export class MemoryStorage implements Storage {
       throw new RaftError('RAFT_SNAP_OUT_OF_DATE', `snapshot ${index} is not newer`);
     }
     invariant(index <= this.lastIndex(), `snapshot ${index} beyond last index ${this.lastIndex()}`);
-    const offset = this.ents[0]!.index;
     this.snap = {
       data,
       metadata: {
         index,
-        term: this.ents[index - offset]!.term,
+        term: this.term(index),
         confState: confState ?? this.snap.metadata.confState,
       },
     };
     return this.snap;
   }
 
-  /** Discards entries before `index` (which becomes the dummy entry). */
+  /** Discards entries before `index` (which becomes the base: its term stays known). */
   compact(index: number): void {
-    const offset = this.ents[0]!.index;
-    if (index <= offset)
+    if (index <= this.baseIndex)
       throw new RaftError('RAFT_COMPACTED', `compact ${index} already compacted`);
     invariant(index <= this.lastIndex(), `compact ${index} beyond last index ${this.lastIndex()}`);
-    const e = this.ents[index - offset]!;
-    const rest = this.ents.slice(index - offset + 1);
-    this.ents = [
-      { term: e.term, index: e.index, type: EntryType.Normal, data: EMPTY_BYTES },
-      ...rest,
-    ];
+    const term = this.term(index);
+    const dropped = index - this.baseIndex;
+    // Let go of the dropped entries' blocks.
+    this.blocks.fill(undefined, this.head, this.head + dropped);
+    this.head += dropped;
+    this.count -= dropped;
+    this.baseIndex = index;
+    this.baseTerm = term;
   }
 
   /** Appends (persisted) entries, truncating any conflicting suffix. */
@@ -159,31 +181,87 @@ export class MemoryStorage implements Storage {
     if (last < first) return; // all compacted already
     let ents = entries;
     if (first > entries[0]!.index) ents = entries.slice(first - entries[0]!.index);
-    const offset = ents[0]!.index - this.ents[0]!.index;
-    if (!(offset <= this.ents.length))
+    // How many held entries stay: those before the first appended one.
+    const keep = ents[0]!.index - this.baseIndex - 1;
+    if (!(keep <= this.count))
       invariant(
         false,
         `missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`,
       );
-    if (offset < this.ents.length) this.ents.length = offset;
-    for (const e of ents) {
-      const data = this.copyData(e.data);
-      this.ents.push(data === e.data ? e : { term: e.term, index: e.index, type: e.type, data });
+    if (keep < this.count) {
+      this.blocks.fill(undefined, this.head + keep, this.head + this.count);
+      this.count = keep;
     }
+    this.reserve(ents.length);
+    let p = this.head + this.count;
+    for (const e of ents) {
+      this.terms[p] = e.term;
+      this.types[p] = e.type;
+      this.store(p, e.data);
+      p++;
+    }
+    this.count += ents.length;
   }
 
-  private copyData(data: Uint8Array): Uint8Array {
+  private entryAt(index: number): Entry {
+    const p = this.head + index - this.baseIndex - 1;
+    const len = this.lengths[p]!;
+    const start = this.starts[p]!;
+    return {
+      term: this.terms[p]!,
+      index,
+      type: this.types[p]! as EntryType,
+      data: len === 0 ? EMPTY_BYTES : this.blocks[p]!.subarray(start, start + len),
+    };
+  }
+
+  /** Makes room for n more entries after the held ones. */
+  private reserve(n: number): void {
+    const capacity = this.terms.length;
+    const needed = this.count + n;
+    if (this.head + needed <= capacity) return;
+    // Move the held entries to the front; grow only if half the room would not do.
+    const size = needed * 2 <= capacity ? capacity : Math.max(capacity * 2, needed);
+    const from = this.head;
+    const to = from + this.count;
+    const move = <T extends Float64Array | Uint8Array | Uint32Array>(
+      col: T,
+      make: (n: number) => T,
+    ): T => {
+      const out = size === capacity ? col : make(size);
+      out.set(col.subarray(from, to), 0);
+      return out;
+    };
+    this.terms = move(this.terms, (k) => new Float64Array(k));
+    this.types = move(this.types, (k) => new Uint8Array(k));
+    this.starts = move(this.starts, (k) => new Uint32Array(k));
+    this.lengths = move(this.lengths, (k) => new Uint32Array(k));
+    this.blocks = this.blocks.slice(from, to);
+    this.head = 0;
+  }
+
+  /** Copies data into the log's blocks and records where it went. */
+  private store(p: number, data: Uint8Array): void {
     const n = data.length;
-    if (n === 0) return data;
-    // new Uint8Array(view) copies (a Buffer's own slice() would not).
-    if (n >= ARENA_MAX_ENTRY) return new Uint8Array(data);
+    this.lengths[p] = n;
+    if (n === 0) {
+      this.starts[p] = 0;
+      this.blocks[p] = undefined;
+      return;
+    }
+    if (n >= ARENA_MAX_ENTRY) {
+      // new Uint8Array(view) copies (a Buffer's own slice() would not).
+      this.starts[p] = 0;
+      this.blocks[p] = new Uint8Array(data);
+      return;
+    }
     if (this.blockUsed + n > this.block.length) {
       this.block = new Uint8Array(ARENA_BLOCK);
       this.blockUsed = 0;
     }
-    const copy = this.block.subarray(this.blockUsed, this.blockUsed + n);
-    copy.set(data);
+    this.block.set(data, this.blockUsed);
+    this.starts[p] = this.blockUsed;
+    this.blocks[p] = this.block;
     this.blockUsed += n;
-    return copy;
   }
 }

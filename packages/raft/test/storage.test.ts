@@ -99,6 +99,87 @@ describe('MemoryStorage', () => {
   });
 });
 
+describe('MemoryStorage against a model (an array of entries)', () => {
+  it('agrees on entries, terms and bounds over random appends, truncations and compactions', () => {
+    const rand = seededRandom(7);
+    const pick = (n: number): number => Math.floor(rand() * n);
+    const s = new MemoryStorage();
+    // model[k] is entry base + 1 + k; base/baseTerm as the storage's first index - 1.
+    let model: Entry[] = [];
+    let base = 0;
+    let baseTerm = 0;
+    let term = 1;
+    let dataSeq = 0;
+    const makeData = (): Uint8Array => {
+      // Mostly small, some empty, a few above the 16 KiB arena limit.
+      const r = rand();
+      const n = r < 0.1 ? 0 : r < 0.13 ? 16 * 1024 + pick(2000) : 1 + pick(300);
+      const d = new Uint8Array(n);
+      for (let i = 0; i < n; i++) d[i] = (dataSeq + i) & 0xff;
+      dataSeq++;
+      return d;
+    };
+    for (let step = 0; step < 3000; step++) {
+      const op = rand();
+      const last = base + model.length;
+      if (op < 0.6) {
+        // Append after a random point from the first index to the end (a conflict truncates).
+        const from = base + 1 + pick(model.length + 1);
+        if (rand() < 0.3) term++;
+        const n = 1 + pick(40);
+        const batch: Entry[] = [];
+        for (let i = 0; i < n; i++) {
+          batch.push({ term, index: from + i, type: pick(3) as EntryType, data: makeData() });
+        }
+        s.append(batch);
+        model = model.slice(0, from - base - 1).concat(batch);
+      } else if (op < 0.7 && model.length > 0) {
+        const at = base + 1 + pick(model.length);
+        const t = model[at - base - 1]!.term;
+        s.compact(at);
+        model = model.slice(at - base);
+        base = at;
+        baseTerm = t;
+      } else if (op < 0.72) {
+        const index = last + 1 + pick(50);
+        const t = term + 1;
+        term = t;
+        s.applySnapshot({
+          data: new Uint8Array(),
+          metadata: { index, term: t, confState: s.initialState().confState },
+        });
+        model = [];
+        base = index;
+        baseTerm = t;
+      } else if (model.length > 0) {
+        const lo = base + 1 + pick(model.length);
+        const hi = lo + 1 + pick(base + model.length + 1 - lo);
+        const maxSize = rand() < 0.5 ? undefined : pick(20_000);
+        const got = s.entries(lo, hi, maxSize);
+        const want = model.slice(lo - base - 1, hi - base - 1);
+        let n = 0;
+        let size = 0;
+        for (const e of want) {
+          size += e.data.length + 16;
+          if (n > 0 && maxSize !== undefined && size > maxSize) break;
+          n++;
+        }
+        expect(got.map((e) => [e.index, e.term, e.type, Array.from(e.data)])).toEqual(
+          want.slice(0, n).map((e) => [e.index, e.term, e.type, Array.from(e.data)]),
+        );
+      }
+      expect([s.firstIndex(), s.lastIndex()]).toEqual([base + 1, base + model.length]);
+      expect(s.term(base)).toBe(baseTerm);
+      if (model.length > 0) {
+        const k = pick(model.length);
+        expect(s.term(base + 1 + k)).toBe(model[k]!.term);
+      }
+      expect(code(() => s.term(base + model.length + 1))).toBe('RAFT_UNAVAILABLE');
+      if (base > 0) expect(code(() => s.term(base - 1))).toBe('RAFT_COMPACTED');
+    }
+  });
+});
+
 describe('configuration', () => {
   const base = () => ({
     id: 1n,
