@@ -113,7 +113,9 @@ export {
 export {
   /** Hand-written RangeRequest decoder: the same object as `etcdserverpb.RangeRequest.decode(bytes)`. */
   decodeRangeRequest,
-} from './range-request-codec';
+  /** Hand-written PutRequest decoder: the same object as `etcdserverpb.PutRequest.decode(bytes)`. */
+  decodePutRequest,
+} from './request-codec';
 
 export {
   /**

@@ -24,7 +24,7 @@ import {
   writeKeyValue,
   writeNumber,
 } from './fast-wire';
-import { decodeRangeRequest } from './range-request-codec';
+import { decodePutRequest, decodeRangeRequest } from './request-codec';
 
 /**
  * A KeyValue held as its mvccpb.KeyValue protobuf encoding, as the MVCC store
@@ -535,8 +535,8 @@ function mergeHeader(a: ResponseHeader, b: ResponseHeader): ResponseHeader {
 }
 
 /**
- * `KVService` with the hand-written codecs on Range requests and responses
- * and on the encoding of Put and Txn responses; every other
+ * `KVService` with the hand-written codecs on Range requests and responses,
+ * on the decoding of Put requests and on the encoding of Put and Txn responses; every other
  * method, and every path, is unchanged. Wire bytes are identical, so either
  * side may use it alone.
  */
@@ -548,7 +548,11 @@ export const FastKVService: typeof KVService = {
     requestDeserialize: decodeRangeRequest,
     responseDeserialize: (bytes: Buffer) => decodeRangeResponse(bytes),
   },
-  put: { ...KVService.put, responseSerialize: encodePutResponse },
+  put: {
+    ...KVService.put,
+    responseSerialize: encodePutResponse,
+    requestDeserialize: decodePutRequest,
+  },
   txn: { ...KVService.txn, responseSerialize: encodeTxnResponse },
 };
 
