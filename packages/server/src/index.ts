@@ -16,3 +16,11 @@ export type { ServerConfig, ParsedArgs } from './config';
  */
 export { H2Connection, H2Stream } from './h2/connection';
 export type { H2ConnectionOptions } from './h2/connection';
+/**
+ * HPACK (RFC 7541) as the HTTP/2 server uses it: the decoder of one
+ * connection's header blocks (static and dynamic table, Huffman) and a
+ * stateless encoder of literal fields. The load generator's own HTTP/2
+ * client (tools/benchmark) decodes the servers' responses with it.
+ */
+export { HpackDecoder, HpackError, encodeHeaders } from './h2/hpack';
+export type { HeaderMap } from './h2/hpack';

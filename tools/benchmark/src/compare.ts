@@ -5,7 +5,7 @@
 //
 //   node --conditions=@kv/source --import tsx tools/benchmark/src/compare.ts \
 //     [--servers etcd,kv,floor,floor-h2] [--members 1,3] [--duration 5s] [--rows put-1,put-100] \
-//     [--warmup 3s] [--transport http2|grpc] [--json-out results.jsonl] [--quick]
+//     [--warmup 3s] [--transport raw|http2|grpc] [--json-out results.jsonl] [--quick]
 
 import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -167,7 +167,7 @@ export interface CompareOptions {
   rows: readonly CompareRow[];
   /** Extra flags for every member of every server, in etcd's names. */
   flags: ServerFlags;
-  /** Transport of the rows' Put/Range/Txn calls (default http2: least generator CPU). */
+  /** Transport of the rows' Put/Range/Txn calls (default raw: least generator CPU). */
   transport?: Transport;
   /** Per-kind overrides of how members start (tests, alternative builds). */
   start?: Partial<Record<ServerKind, StartServerOptions>>;
@@ -256,7 +256,7 @@ async function measureStarted(
   let warmupOps = 0;
   if (warmupMs > 0 && row.keys === undefined && !row.args.includes('--total')) {
     try {
-      const warm = rowOptions(row, cluster.endpoints, warmupMs, o.transport ?? 'http2');
+      const warm = rowOptions(row, cluster.endpoints, warmupMs, o.transport ?? 'raw');
       const w = await withTimeout(
         runBenchmark(warm),
         warmupMs + 2 * warm.drainTimeoutMs + 60_000,
@@ -271,7 +271,7 @@ async function measureStarted(
   const genBefore = process.cpuUsage();
   try {
     if (failure !== undefined) throw new Error(failure);
-    const opts = rowOptions(row, cluster.endpoints, o.durationMs, o.transport ?? 'http2');
+    const opts = rowOptions(row, cluster.endpoints, o.durationMs, o.transport ?? 'raw');
     // The warm-up already wrote the key space.
     if (warmupOps > 0) opts.preload = false;
     // Bounded: the row's duration, its drain grace, and time for preload/setup.
@@ -437,7 +437,8 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
       }
       case '--transport': {
         const t = takeValue();
-        if (t !== 'grpc' && t !== 'http2') throw new UsageError('--transport is grpc or http2');
+        if (t !== 'grpc' && t !== 'http2' && t !== 'raw')
+          throw new UsageError('--transport is grpc, http2 or raw');
         o.transport = t;
         break;
       }

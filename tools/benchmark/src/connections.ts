@@ -8,10 +8,11 @@ import type { ChannelOptions, Client, ClientDuplexStream } from '@grpc/grpc-js';
 import { FastKVClient, KVService, LeaseClient, WatchClient, WatchService } from '@kv/api';
 import type { KVClient, etcdserverpb } from '@kv/api';
 import { Http2UnaryKV } from './http2-unary';
+import { RawH2UnaryKV } from './raw-h2-unary';
 import type { UnaryKV } from './http2-unary';
 
 /** How the load loop's unary KV calls travel. */
-export type Transport = 'grpc' | 'http2';
+export type Transport = 'grpc' | 'http2' | 'raw';
 
 export interface Connection {
   /** The load loop's Put/Range/Txn calls, on the chosen transport. */
@@ -87,12 +88,14 @@ export function connect(
   const unary: UnaryKV =
     transport === 'http2' && !decode
       ? new Http2UnaryKV(endpoint)
-      : {
-          put: (req, cb) => kv.put(req, cb),
-          range: (req, cb) => kv.range(req, cb),
-          txn: (req, cb) => kv.txn(req, cb),
-          close: () => undefined,
-        };
+      : transport === 'raw' && !decode
+        ? new RawH2UnaryKV(endpoint)
+        : {
+            put: (req, cb) => kv.put(req, cb),
+            range: (req, cb) => kv.range(req, cb),
+            txn: (req, cb) => kv.txn(req, cb),
+            close: () => undefined,
+          };
   return {
     unary,
     kv,
@@ -151,6 +154,8 @@ export async function waitReady(conns: readonly Connection[], timeoutMs: number)
     ),
   );
   await Promise.all(
-    conns.flatMap((c) => (c.unary instanceof Http2UnaryKV ? [c.unary.ready()] : [])),
+    conns.flatMap((c) =>
+      c.unary instanceof Http2UnaryKV || c.unary instanceof RawH2UnaryKV ? [c.unary.ready()] : [],
+    ),
   );
 }

@@ -66,7 +66,7 @@ export interface BenchOptions {
    * How Put/Range/Txn calls travel: grpc-js clients, or a minimal gRPC caller
    * on node:http2 (same wire protocol, a fraction of the client CPU).
    */
-  transport: 'grpc' | 'http2';
+  transport: 'grpc' | 'http2' | 'raw';
   /** Decode KV responses (off: only each call's status is looked at). */
   decodeResponses: boolean;
   /**
@@ -134,7 +134,8 @@ common flags:
   --rate N                requests/s over all clients (default unlimited)
   --workers N             worker threads generating load (default 1)
   --preload               write every key of the key space before measuring
-  --transport grpc|http2  put/range/txn via grpc-js (default) or a lean node:http2 caller
+  --transport grpc|http2|raw  put/range/txn via grpc-js (default), a lean node:http2 caller,
+                          or the generator's own HTTP/2 client (least CPU per call)
   --decode-responses      decode KV responses (default: status only, cheaper; implies grpc)
   --target-leader         send every request to the leader among --endpoints
   --json                  print only the JSON line
@@ -280,8 +281,8 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         o.leaseTtl = intArg(flag, value, 1);
         break;
       case 'transport':
-        if (value !== 'grpc' && value !== 'http2')
-          throw new UsageError('--transport is grpc or http2');
+        if (value !== 'grpc' && value !== 'http2' && value !== 'raw')
+          throw new UsageError('--transport is grpc, http2 or raw');
         o.transport = value;
         break;
       case 'drain-timeout':
