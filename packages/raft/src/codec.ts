@@ -63,11 +63,16 @@ class Writer {
     if (v < 0n || v > 0xffffffffffffffffn)
       throw new RaftError('RAFT_CODEC', `node id ${v} out of uint64 range`);
     this.ensure(10);
-    while (v >= 0x80n) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
+    // Two 32-bit halves as numbers: a BigInt operation per 7 bits cost more
+    // than the rest of a small message's encoding (ids are random 64-bit).
+    let lo = Number(v & 0xffffffffn);
+    let hi = Number(v >> 32n);
+    while (hi !== 0 || lo >= 0x80) {
+      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | ((hi & 0x7f) << 25)) >>> 0;
+      hi >>>= 7;
     }
-    this.buf[this.pos++] = Number(v);
+    this.buf[this.pos++] = lo;
   }
   bytes(b: Uint8Array): void {
     this.uint(b.length);
@@ -101,16 +106,23 @@ class Reader {
     return n;
   }
   id(): bigint {
-    let v = 0n;
-    let shift = 0n;
-    for (;;) {
+    // Bits 0-31 into lo, 32-63 into hi (see Writer.id).
+    let lo = 0;
+    let hi = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (shift > 63) throw new RaftError('RAFT_CODEC', 'node id varint too long');
       const b = this.byte();
-      v |= BigInt(b & 0x7f) << shift;
+      const bits = b & 0x7f;
+      if (shift < 28) lo |= bits << shift;
+      else if (shift === 28) {
+        lo |= (bits & 0x0f) << 28;
+        hi = bits >>> 4;
+      } else if (shift < 63) hi |= bits << (shift - 32);
+      else if (bits > 1) throw new RaftError('RAFT_CODEC', 'node id out of uint64 range');
+      else hi |= bits << 31;
       if (b < 0x80) break;
-      shift += 7n;
-      if (shift > 63n) throw new RaftError('RAFT_CODEC', 'node id varint too long');
     }
-    return v;
+    return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
   }
   bytes(): Uint8Array {
     const n = this.uint();

@@ -61,7 +61,36 @@ const message: fc.Arbitrary<Message> = fc
   .map(({ snapshot: s, ...m }) => (s === undefined ? m : { ...m, snapshot: s }));
 const ccType = fc.constantFrom(...Object.values(ConfChangeType));
 
+/** LEB128 of a uint64, one BigInt step per 7 bits: the oracle for node ids. */
+function varint64(v: bigint): number[] {
+  const out: number[] = [];
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return out;
+}
+
 describe('codec', () => {
+  it('writes node ids as LEB128 varints and reads them back, at every width', () => {
+    const edges = [0n, 1n, 0x7fn, 0x80n, 2n ** 28n - 1n, 2n ** 28n, 2n ** 32n - 1n, 2n ** 32n];
+    for (let bits = 33n; bits <= 64n; bits++) edges.push(2n ** bits - 1n, 2n ** (bits - 1n));
+    const check = (vote: bigint): void => {
+      // Hard state: format byte, term 0, vote, commit 0.
+      const b = encodeHardState({ term: 0, vote, commit: 0 });
+      expect(Array.from(b.subarray(2, b.length - 1))).toEqual(varint64(vote));
+      expect(decodeHardState(b).vote).toBe(vote);
+    };
+    for (const v of edges) check(v);
+    fc.assert(fc.property(u64, check));
+  });
+  it('refuses node ids beyond 64 bits', () => {
+    const b = Array.from(encodeHardState({ term: 0, vote: 2n ** 64n - 1n, commit: 0 }));
+    // The tenth byte of the vote carries bit 63 only; 2 would be bit 64.
+    b[11] = 0x02;
+    expect(() => decodeHardState(Uint8Array.from(b))).toThrow(RaftError);
+  });
   it('round-trips messages', () => {
     fc.assert(
       fc.property(message, (m) => {
