@@ -13,7 +13,7 @@
 
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
-import { HpackDecoder, encodeHeaders } from '@kv/server';
+import { HpackDecoder } from '@kv/server';
 import type { HeaderMap } from '@kv/server';
 import { etcdserverpb } from '@kv/api';
 import type { Cancellable, StatusError, UnaryKV } from './http2-unary';
@@ -35,6 +35,7 @@ const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
 
+const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 const SETTINGS_ENABLE_PUSH = 0x2;
 const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
@@ -100,13 +101,78 @@ function statusOf(h: HeaderMap): StatusError | null | undefined {
   return { code, details };
 }
 
+/**
+ * HPACK encoding of the request headers, as gRPC clients do it: the fields
+ * every call repeats (the method's path, the authority, content-type, te)
+ * are added to the server's dynamic table the first time and sent as a
+ * one-byte index after that. The table only grows (six fields, well under
+ * the 4,096 bytes every peer here allows), so no entry is ever evicted and
+ * an index, once known, stays valid: newest entry 62, older ones above.
+ */
+class RequestHeaders {
+  /** The peer's SETTINGS_HEADER_TABLE_SIZE (RFC 7541's default until it says). */
+  limit = 4096;
+  /** Bytes of our entries in the peer's table (name + value + 32 each). */
+  tableBytes = 0;
+  /** Our entries, oldest first, as name + NUL + value. */
+  readonly #added: string[] = [];
+  readonly #blocks = new Map<string, Buffer>();
+
+  constructor(private readonly authority: string) {}
+
+  /** The header block of a call to `path`. */
+  block(path: string): Buffer {
+    const cached = this.#blocks.get(path);
+    if (cached !== undefined) return cached;
+    const parts: number[] = [0x83, 0x86]; // :method POST, :scheme http (static table)
+    // Name index in the static table (0: a new name), name, value.
+    const fields: Array<[number, string, string]> = [
+      [4, ':path', path],
+      [1, ':authority', this.authority],
+      [31, 'content-type', 'application/grpc'],
+      [0, 'te', 'trailers'],
+    ];
+    let complete = true;
+    for (const [nameIndex, name, value] of fields) {
+      const key = `${name}\0${value}`;
+      const at = this.#added.indexOf(key);
+      if (at >= 0) {
+        parts.push(0x80 | (62 + this.#added.length - 1 - at));
+        continue;
+      }
+      const size = name.length + value.length + 32;
+      const indexing = this.tableBytes + size <= Math.min(this.limit, 4096);
+      // Literal with incremental indexing (0x40) or without indexing (0x00).
+      parts.push((indexing ? 0x40 : 0x00) | nameIndex);
+      if (nameIndex === 0) pushString(parts, name);
+      pushString(parts, value);
+      if (indexing) {
+        this.#added.push(key);
+        this.tableBytes += size;
+      }
+      complete = false;
+    }
+    const block = Buffer.from(parts);
+    // Once every field is in the table the block stays the same; until then
+    // (the first call of each path) it changes as fields are added.
+    if (complete) this.#blocks.set(path, block);
+    return block;
+  }
+}
+
+/** An HPACK string literal without Huffman coding (the lengths here are below 127). */
+function pushString(out: number[], s: string): void {
+  const bytes = Buffer.from(s, 'latin1');
+  if (bytes.length >= 127) throw new Error('header value too long for this client');
+  out.push(bytes.length, ...bytes);
+}
+
 /** One HTTP/2 connection; calls fail with UNAVAILABLE if it breaks. */
 class RawH2Connection {
   readonly #socket: Socket;
   readonly #decoder = new HpackDecoder();
   readonly #calls = new Map<number, Call>();
-  /** Header blocks of the three methods, encoded once (literals: nothing indexed). */
-  readonly #headerBlocks: Map<string, Buffer>;
+  readonly #headers: RequestHeaders;
   #nextStream = 1;
   #pending: Buffer | undefined;
   #received = 0;
@@ -130,19 +196,7 @@ class RawH2Connection {
     const colon = endpoint.lastIndexOf(':');
     const host = endpoint.slice(0, colon);
     const port = Number(endpoint.slice(colon + 1));
-    this.#headerBlocks = new Map(
-      ['/etcdserverpb.KV/Put', '/etcdserverpb.KV/Range', '/etcdserverpb.KV/Txn'].map((path) => [
-        path,
-        encodeHeaders([
-          [':method', 'POST'],
-          [':scheme', 'http'],
-          [':path', path],
-          [':authority', endpoint],
-          ['content-type', 'application/grpc'],
-          ['te', 'trailers'],
-        ]),
-      ]),
-    );
+    this.#headers = new RequestHeaders(endpoint);
     this.#socket = netConnect({ host, port, noDelay: true });
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(SETTINGS_ENABLE_PUSH, 0);
@@ -215,7 +269,7 @@ class RawH2Connection {
     call.opened = true;
     call.window = this.#initialWindow;
     this.#open++;
-    const block = this.#headerBlocks.get(call.path)!;
+    const block = this.#headers.block(call.path);
     const n = call.body.length;
     if (
       this.#sending.length === 0 &&
@@ -383,6 +437,10 @@ class RawH2Connection {
             this.#initialWindow = value;
             for (const call of this.#calls.values()) if (call.opened) call.window += delta;
           } else if (id === SETTINGS_MAX_FRAME_SIZE) this.#maxFrame = value;
+          else if (id === SETTINGS_HEADER_TABLE_SIZE && value < this.#headers.tableBytes) {
+            // Fields we indexed may be gone from the peer's table; start over on a new connection.
+            throw new Error('peer shrank its HPACK table below what this client indexed');
+          } else if (id === SETTINGS_HEADER_TABLE_SIZE) this.#headers.limit = value;
           else if (id === SETTINGS_MAX_CONCURRENT_STREAMS) this.#maxStreams = value;
         }
         this.#socket.write(frameHeader(0, SETTINGS, ACK, 0));
