@@ -208,6 +208,52 @@ describe('H2Connection', () => {
     expect(client.frames.indexOf(trailers)).toBe(client.frames.length - 1);
   });
 
+  it('resets malformed requests with PROTOCOL_ERROR and goes on serving the connection', async () => {
+    const base: Array<[string, string]> = [
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':path', '/t/Echo'],
+      [':authority', 'localhost'],
+      ['content-type', 'application/grpc'],
+    ];
+    const malformed: Array<Array<[string, string]>> = [
+      // A pseudo-header field after a regular one.
+      [...base.slice(0, 2), ['content-type', 'application/grpc'], [':path', '/t/Echo']],
+      // Repeated, unknown, or missing pseudo-header fields.
+      [...base, [':path', '/t/Other']],
+      [...base, [':status', '200']],
+      base.filter(([n]) => n !== ':path'),
+      base.filter(([n]) => n !== ':method'),
+      // An uppercase name; connection-specific fields; te other than trailers.
+      [...base, ['X-Upper', 'v']],
+      [...base, ['connection', 'keep-alive']],
+      [...base, ['te', 'gzip']],
+    ];
+    let streams = 0;
+    const { client, errors } = await setup((s) => {
+      streams++;
+      echo(s);
+    });
+    client.send(PREFACE, frame(SETTINGS, 0, 0));
+    let id = 1;
+    for (const fields of malformed) {
+      client.send(frame(HEADERS, 0x5, id, encodeHeaders(fields)));
+      const rst = await client.waitFor((f) => f.type === RST_STREAM && f.id === id);
+      expect(rst.payload.readUInt32BE(0)).toBe(0x1); // PROTOCOL_ERROR
+      id += 2;
+    }
+    expect(streams).toBe(0);
+    // The same connection still serves a well-formed request (te: trailers is fine).
+    client.send(
+      frame(HEADERS, 0x4, id, encodeHeaders([...base, ['te', 'trailers']])),
+      frame(DATA, 0x1, id, Buffer.from('ok')),
+    );
+    const data = await client.waitFor((f) => f.type === DATA && f.id === id);
+    expect(data.payload.toString()).toBe('ok');
+    expect(streams).toBe(1);
+    expect(errors).toHaveLength(0);
+  });
+
   it('tells the handler when the client resets a stream', async () => {
     let aborted = 0;
     const { client } = await setup((s) => {

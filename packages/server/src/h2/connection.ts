@@ -265,6 +265,41 @@ export interface H2ConnectionOptions {
 /** The payload of our keepalive PINGs. */
 const KEEPALIVE_PAYLOAD = Buffer.from('kv-alive');
 
+/** The pseudo-header fields a request may carry (no extended CONNECT). */
+const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
+/** Connection-specific fields HTTP/2 forbids (RFC 9113 8.2.2). */
+const CONNECTION_SPECIFIC = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+];
+
+function hasPseudoHeader(headers: HeaderMap): boolean {
+  for (const name in headers) if (name.charCodeAt(0) === 0x3a) return true;
+  return false;
+}
+
+/**
+ * RFC 9113 8.3.1 and 8.2.2 for a request's fields (order, case and
+ * repetition are the decoder's check): only request pseudo-headers,
+ * :method, :scheme and a non-empty :path present, no connection-specific
+ * field, te only as "trailers".
+ */
+function isWellFormedRequest(headers: HeaderMap): boolean {
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 0x3a && !REQUEST_PSEUDO.has(name)) return false;
+  }
+  const method = headers[':method'];
+  const path = headers[':path'];
+  if (method === undefined || headers[':scheme'] === undefined) return false;
+  if (path === undefined || path === '') return false;
+  for (const name of CONNECTION_SPECIFIC) if (headers[name] !== undefined) return false;
+  const te = headers['te'];
+  return te === undefined || te === 'trailers';
+}
+
 /** One client connection. Starts reading at once; the preface must come first. */
 export class H2Connection {
   readonly socket: Duplex;
@@ -516,8 +551,9 @@ export class H2Connection {
   #onHeaderBlock(id: number, flags: number, block: Buffer): void {
     const existing = this.#streams.get(id);
     const headers: HeaderMap = {};
+    let wellFormed: boolean;
     try {
-      this.#decoder.decode(block, headers, MAX_HEADER_LIST);
+      wellFormed = this.#decoder.decode(block, headers, MAX_HEADER_LIST);
     } catch (err) {
       if (!(err instanceof HeaderListTooLarge)) throw err;
       // The table is in step only if the whole block was read: close.
@@ -526,7 +562,9 @@ export class H2Connection {
     if (existing !== undefined) {
       // Trailers from the client: gRPC clients send none, but they end the stream.
       if (existing.remoteEnded) this.resetStream(existing, H2_STREAM_CLOSED);
-      else if ((flags & FLAG_END_STREAM) === 0) this.resetStream(existing, H2_PROTOCOL_ERROR);
+      else if (!wellFormed || hasPseudoHeader(headers)) {
+        this.resetStream(existing, H2_PROTOCOL_ERROR);
+      } else if ((flags & FLAG_END_STREAM) === 0) this.resetStream(existing, H2_PROTOCOL_ERROR);
       else this.#remoteEnd(existing);
       return;
     }
@@ -537,6 +575,12 @@ export class H2Connection {
     this.#lastStreamId = id;
     if (this.#goingAway) {
       this.#resetId(id, H2_REFUSED_STREAM);
+      return;
+    }
+    if (!wellFormed || !isWellFormedRequest(headers)) {
+      // A malformed request (RFC 9113 8.1.1): a stream error, as nghttp2 and
+      // Go's HTTP/2 (under grpc-js and grpc-go) answer it.
+      this.#resetId(id, H2_PROTOCOL_ERROR);
       return;
     }
     const stream = new H2Stream(this, id, headers, this.#peerInitialWindow);

@@ -30,6 +30,9 @@ const STATIC_VALUES: Readonly<Record<number, string>> = {
 const STATIC_COUNT = STATIC_NAMES.length;
 const STATIC_VALUE_LIST: readonly string[] = STATIC_NAMES.map((_, i) => STATIC_VALUES[i + 1] ?? '');
 
+const COLON = 0x3a;
+const UPPERCASE = /[A-Z]/;
+
 /** Decoded headers: a name sent more than once keeps every value, in order. */
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -57,13 +60,21 @@ export class HpackDecoder {
   /**
    * Decodes one complete header block into `out`. Throws HpackError on a
    * malformed block (a connection error: the table may be out of step).
+   * Returns false if the fields break HTTP/2's rules for field blocks
+   * (uppercase names, a pseudo-header field repeated or after a regular
+   * one): a malformed message, a stream error for the caller.
    * `maxBytes` bounds the decoded size (names + values + 32 per field).
    */
-  decode(block: Buffer, out: HeaderMap, maxBytes: number): void {
+  decode(block: Buffer, out: HeaderMap, maxBytes: number): boolean {
     this.#block = block;
     this.#pos = 0;
     let size = 0;
     let fields = 0;
+    // RFC 9113 8.2-8.3: lowercase names, pseudo-header fields once each and
+    // before every regular field. The whole block is still decoded (the
+    // table must stay in step); the caller decides what a violation costs.
+    let wellFormed = true;
+    let regularSeen = false;
     while (this.#pos < block.length) {
       const b = block[this.#pos]!;
       let name: string;
@@ -91,8 +102,11 @@ export class HpackDecoder {
       } else {
         const indexing = (b & 0xc0) === 0x40;
         const index = this.#int(indexing ? 6 : 4);
-        if (index === 0) name = this.#str();
-        else if (index <= STATIC_COUNT) name = STATIC_NAMES[index - 1]!;
+        if (index === 0) {
+          name = this.#str();
+          // Names from the tables are lowercase already; a literal one may not be.
+          if (UPPERCASE.test(name)) wellFormed = false;
+        } else if (index <= STATIC_COUNT) name = STATIC_NAMES[index - 1]!;
         else {
           const i = index - STATIC_COUNT - 1;
           if (i >= this.#names.length) throw new HpackError('index out of range');
@@ -105,10 +119,14 @@ export class HpackDecoder {
       size += name.length + value.length + 32;
       if (size > maxBytes) throw new HeaderListTooLarge();
       const existing = out[name];
+      if (name.charCodeAt(0) === COLON) {
+        if (regularSeen || existing !== undefined) wellFormed = false;
+      } else regularSeen = true;
       if (existing === undefined) out[name] = value;
       else if (typeof existing === 'string') out[name] = [existing, value];
       else existing.push(value);
     }
+    return wellFormed;
   }
 
   #int(prefixBits: number): number {
