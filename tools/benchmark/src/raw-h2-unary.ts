@@ -106,8 +106,9 @@ function statusOf(h: HeaderMap): StatusError | null | undefined {
  * every call repeats (the method's path, the authority, content-type, te)
  * are added to the server's dynamic table the first time and sent as a
  * one-byte index after that. The table only grows (six fields, well under
- * the 4,096 bytes every peer here allows), so no entry is ever evicted and
- * an index, once known, stays valid: newest entry 62, older ones above.
+ * the 4,096 bytes every peer here allows), so no entry is ever evicted; but
+ * indexes count from the newest entry (62), so each addition shifts the
+ * older ones and retires every block built before it.
  */
 class RequestHeaders {
   /** The peer's SETTINGS_HEADER_TABLE_SIZE (RFC 7541's default until it says). */
@@ -149,6 +150,8 @@ class RequestHeaders {
       if (indexing) {
         this.#added.push(key);
         this.tableBytes += size;
+        // Indexes count from the newest entry: every block built before is stale.
+        this.#blocks.clear();
       }
       complete = false;
     }

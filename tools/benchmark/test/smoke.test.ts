@@ -6,6 +6,8 @@ import type { BenchResult } from '../src/run';
 import { startServer } from '../src/servers';
 import type { RunningCluster } from '../src/servers';
 import { formatJson, formatText } from '../src/report';
+import { RawH2UnaryKV } from '../src/raw-h2-unary';
+import { etcdserverpb } from '@kv/api';
 
 let etcd: RunningCluster;
 
@@ -31,6 +33,30 @@ function expectClean(r: BenchResult, ops: number): void {
   expect(r.latencyMs.p50).toBeGreaterThan(0);
   expect(r.latencyMs.p50).toBeLessThanOrEqual(r.latencyMs.p99);
   expect(r.latencyMs.p99).toBeLessThanOrEqual(r.latencyMs.max);
+}
+
+/**
+ * Sequential calls of every method on one raw connection, each path first
+ * used after calls of the others have finished: each first use adds a field
+ * to the server's HPACK table and shifts the indexes of the older ones.
+ */
+async function sequentialRawCalls(endpoint: string): Promise<unknown[]> {
+  const kv = new RawH2UnaryKV(endpoint);
+  await kv.ready();
+  const key = Buffer.from('raw-seq');
+  const calls: Array<(cb: (err: unknown) => void) => unknown> = [
+    (cb) => kv.put(etcdserverpb.PutRequest.fromPartial({ key, value: Buffer.from('1') }), cb),
+    (cb) => kv.put(etcdserverpb.PutRequest.fromPartial({ key, value: Buffer.from('2') }), cb),
+    (cb) => kv.range(etcdserverpb.RangeRequest.fromPartial({ key }), cb),
+    (cb) => kv.put(etcdserverpb.PutRequest.fromPartial({ key, value: Buffer.from('3') }), cb),
+    (cb) => kv.txn(etcdserverpb.TxnRequest.fromPartial({}), cb),
+    (cb) => kv.range(etcdserverpb.RangeRequest.fromPartial({ key }), cb),
+    (cb) => kv.put(etcdserverpb.PutRequest.fromPartial({ key, value: Buffer.from('4') }), cb),
+  ];
+  const outcomes: unknown[] = [];
+  for (const call of calls) outcomes.push(await new Promise<unknown>((resolve) => call(resolve)));
+  kv.close();
+  return outcomes;
 }
 
 describe('load generator against etcd', () => {
@@ -238,6 +264,10 @@ describe('load generator against etcd', () => {
     expectClean(await run(['mixed', ...common, '--total', '200']), 200);
   });
 
+  it('raw transport: sequential calls of every method on one connection all succeed', async () => {
+    expect(await sequentialRawCalls(etcd.endpoints[0]!)).toEqual(Array(7).fill(null));
+  });
+
   it('raw transport: bodies larger than a frame and than the first windows go through', async () => {
     // 1 MiB values: 64 frames of 16 KiB each, beyond the 64 KiB initial windows.
     const r = await run(['put', '--transport', 'raw', '--val-size', '1048576', '--total', '4']);
@@ -271,6 +301,7 @@ describe('raw transport against our server', () => {
       expectClean(await run(['put', ...common, '--total', '300']), 300);
       expectClean(await run(['range', ...common, '--total', '300']), 300);
       expectClean(await run(['txn-put', ...common, '--total', '100']), 100);
+      expect(await sequentialRawCalls(kv.endpoints[0]!)).toEqual(Array(7).fill(null));
       const big = await run(['put', '--transport', 'raw', '--val-size', '1700000', '--total', '2']);
       expect(big.errors).toEqual({ INVALID_ARGUMENT: 2 });
     } finally {
