@@ -76,9 +76,11 @@ describe('Wal.readMetadata', () => {
   it('refuses a damaged head exactly as open does (every byte, first and only segment)', async () => {
     const multi = await buildWal();
     const single = await tempDir();
-    const w = await Wal.create(single, META, { sync: false });
+    // A small segment (still the only one): each flip copies the directory.
+    const w = await Wal.create(single, META, { sync: false, segmentSize: 64 * 1024 });
     await w.save({ term: 1, vote: 1n, commit: 3 }, entries(1, 3));
     await w.close();
+    expect(await segmentFiles(single)).toHaveLength(1);
     const work = await tempDir();
     let refused = 0;
     for (const src of [multi, single]) {
