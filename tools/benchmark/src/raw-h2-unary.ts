@@ -192,7 +192,10 @@ class RawH2Connection {
   #sending: Call[] = [];
   /** A header block being continued for a stream that is no longer ours (cancelled). */
   #orphanBlock: { stream: number; block: Buffer[]; ends: boolean } | undefined;
+  /** No new calls: the peer sent GOAWAY, or the connection broke. */
   #dead = false;
+  /** The connection broke: nothing more is read from it. */
+  #broken = false;
   readonly ready: Promise<void>;
 
   constructor(readonly endpoint: string) {
@@ -344,6 +347,8 @@ class RawH2Connection {
     while (this.#waiting.length > 0 && this.#open < this.#maxStreams && !this.#dead) {
       this.#openStream(this.#waiting.shift()!);
     }
+    // A connection that is going away closes once its last call is over.
+    if (this.#dead && !this.#broken && this.#calls.size === 0) this.#socket.end();
   }
 
   #onData(chunk: Buffer): void {
@@ -359,7 +364,7 @@ class RawH2Connection {
         const payload = buf.subarray(pos + 9, pos + 9 + length);
         pos += 9 + length;
         this.#onFrame(type, flags, stream, payload);
-        if (this.#dead) return;
+        if (this.#broken) return;
       }
     } catch (err) {
       this.#fail(`protocol error: ${(err as Error).message}`);
@@ -455,12 +460,15 @@ class RawH2Connection {
         return;
       }
       case GOAWAY: {
+        // Calls up to the last stream the peer took still finish here; later
+        // ones (and the waiting ones) fail, and new calls get a new connection.
         const last = payload.readUInt32BE(0) & 0x7fffffff;
         this.#dead = true;
         for (const [id, call] of [...this.#calls]) {
           if (id > last)
             this.#finish(call, { code: UNAVAILABLE, details: 'connection going away' });
         }
+        if (this.#calls.size === 0) this.#socket.end();
         return;
       }
       case WINDOW_UPDATE: {
@@ -501,6 +509,7 @@ class RawH2Connection {
 
   #fail(details: string): void {
     this.#dead = true;
+    this.#broken = true;
     for (const call of [...this.#calls.values()])
       this.#finish(call, { code: UNAVAILABLE, details });
   }
