@@ -51,6 +51,8 @@ export interface Member {
   spawns: number;
   /** Set once the member was replaced: it (re)starts with --initial-cluster-state=existing. */
   joinExisting: boolean;
+  /** The running process was started with failpoint crashes on. */
+  failpoints: boolean;
   admin: Conn;
 }
 
@@ -65,6 +67,8 @@ export class Cluster {
    * for 5 s, which then never happens (long --seed 26 left a member removed).
    */
   #membershipChanges = 0;
+  /** Set by {@link calm}: members start without failpoint crashes from then on. */
+  #calm = false;
 
   private constructor(readonly options: ClusterOptions) {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'kv-robustness-'));
@@ -93,6 +97,7 @@ export class Cluster {
         unexpectedExits: 0,
         spawns: 0,
         joinExisting: false,
+        failpoints: false,
         admin: connect(endpoint),
       });
     }
@@ -142,6 +147,7 @@ export class Cluster {
       `--experimental-snapshot-catchup-entries=${Math.max(10, this.options.snapshotCount >> 1)}`,
       ...(joinExisting ? ['--initial-cluster-state=existing'] : []),
     ];
+    const noCrashes = this.#membershipChanges > 0 || this.#calm;
     const proc = spawn(
       'node',
       ['--conditions=@kv/source', '--import', tsxLoader, cliSource, ...flags],
@@ -150,7 +156,7 @@ export class Cluster {
         env: {
           ...process.env,
           ...this.options.env,
-          ...(this.#membershipChanges > 0 ? { KV_FAILPOINTS: '' } : {}),
+          ...(noCrashes ? { KV_FAILPOINTS: '' } : {}),
           // A fresh coin-flip sequence per spawn, so a restarted member does not crash at the same step again.
           KV_FAILPOINT_SEED: String(this.options.seed * 7919 + i * 131 + ++m.spawns),
         },
@@ -158,6 +164,7 @@ export class Cluster {
     );
     m.proc = proc;
     m.stopped = false;
+    m.failpoints = !noCrashes && (this.options.env['KV_FAILPOINTS'] ?? '') !== '';
     liveMembers.add(proc);
     proc.once('exit', () => liveMembers.delete(proc));
     // The full output of every spawn goes to <root>/<name>.log (kept with the
@@ -196,6 +203,22 @@ export class Cluster {
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.kill('SIGKILL');
     await exited;
+  }
+
+  /**
+   * Ends the faults for good: members start without failpoint crashes from
+   * now on, and those running with them are restarted (one at a time, each
+   * back before the next), so the checks after a run read from members that
+   * do not die under them (a failpoint crash fires per save and per
+   * response, linearizable reads included).
+   */
+  async calm(): Promise<void> {
+    this.#calm = true;
+    for (const m of this.members) {
+      if (!m.failpoints) continue;
+      await this.kill(m.index);
+      await this.restart(m.index);
+    }
   }
 
   /** Restarts a member that is down (after a kill, or a failpoint crash). */

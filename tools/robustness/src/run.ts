@@ -105,6 +105,8 @@ export async function runProfile(o: RunOptions): Promise<RunResult> {
       // A deliberately broken server that has not come back in 20 s is
       // caught either way; a real one gets a minute to recover.
       await cluster.waitHealthy(undefined, profile.expectFailure ? 20_000 : 60_000);
+      // No more failpoint crashes while the results are read.
+      await cluster.calm();
     } catch (err) {
       // A member that cannot start again from its own data is a crash-safety
       // failure in itself (a broken server may leave a WAL it cannot read).
