@@ -5,34 +5,56 @@ import { decodePutRequest, decodeRangeRequest } from './request-codec';
 import { FastKVService } from './range-response-codec';
 import { messageArb, messageDescs } from '../test/schema';
 
-const { RangeRequest } = etcdserverpb;
-const desc = messageDescs.find((d) => d.typeName === 'etcdserverpb.RangeRequest')!;
-const arb = messageArb(desc) as fc.Arbitrary<etcdserverpb.RangeRequest>;
+const { PutRequest, RangeRequest } = etcdserverpb;
 
-/** Both decoders give equal objects, or both throw. */
-function same(bytes: Uint8Array): void {
-  let want: etcdserverpb.RangeRequest | Error;
-  try {
-    want = RangeRequest.decode(bytes);
-  } catch (err) {
-    want = err as Error;
-  }
-  if (want instanceof Error) {
-    expect(() => decodeRangeRequest(bytes)).toThrow();
-    return;
-  }
-  const got = decodeRangeRequest(bytes);
-  expect(got).toEqual(want);
-  expect(Buffer.isBuffer(got.key) && Buffer.isBuffer(got.rangeEnd)).toBe(true);
+/** A generated codec, as the hand-written decoder must match it. */
+interface Generated<T> {
+  encode(msg: T): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): T;
 }
 
-describe('hand-written RangeRequest decoder', () => {
+/**
+ * Returns a check that the hand-written and the generated decoder give equal
+ * objects for some bytes, or both throw; `byteFields` must come out as Buffers.
+ */
+function agreement<T>(
+  generated: Generated<T>,
+  decode: (bytes: Uint8Array) => T,
+  byteFields: readonly (keyof T)[],
+): (bytes: Uint8Array) => void {
+  return (bytes) => {
+    let want: T | Error;
+    try {
+      want = generated.decode(bytes);
+    } catch (err) {
+      want = err as Error;
+    }
+    if (want instanceof Error) {
+      expect(() => decode(bytes)).toThrow();
+      return;
+    }
+    const got = decode(bytes);
+    expect(got).toEqual(want);
+    for (const f of byteFields) expect(Buffer.isBuffer(got[f])).toBe(true);
+  };
+}
+
+/** The two property tests both decoders share: valid messages, then damaged copies of them. */
+function agreesOnRandomInput<T>(
+  typeName: string,
+  generated: Generated<T>,
+  decode: (bytes: Uint8Array) => T,
+  same: (bytes: Uint8Array) => void,
+): void {
+  const desc = messageDescs.find((d) => d.typeName === typeName)!;
+  const arb = messageArb(desc) as fc.Arbitrary<T>;
+
   it('decodes what the generated encoder writes to the same object', () => {
     fc.assert(
       fc.property(arb, (msg) => {
-        const bytes = RangeRequest.encode(msg).finish();
+        const bytes = generated.encode(msg).finish();
         same(bytes);
-        expect(decodeRangeRequest(bytes)).toEqual(msg);
+        expect(decode(bytes)).toEqual(msg);
       }),
       { numRuns: 1000 },
     );
@@ -46,7 +68,7 @@ describe('hand-written RangeRequest decoder', () => {
         fc.uint8Array({ maxLength: 8 }),
         fc.nat(),
         (msg, flips, extra, cut) => {
-          const bytes = Buffer.from(RangeRequest.encode(msg).finish());
+          const bytes = Buffer.from(generated.encode(msg).finish());
           for (const [at, v] of flips) if (bytes.length > 0) bytes[at % bytes.length] = v;
           same(bytes);
           same(Buffer.concat([bytes, extra]));
@@ -57,10 +79,16 @@ describe('hand-written RangeRequest decoder', () => {
       { numRuns: 1000 },
     );
   });
+}
+
+const EDGES = [0n, 1n, 127n, 128n, 2n ** 49n - 1n, 2n ** 49n, 2n ** 53n, 2n ** 63n - 1n];
+
+describe('hand-written RangeRequest decoder', () => {
+  const same = agreement(RangeRequest, decodeRangeRequest, ['key', 'rangeEnd']);
+  agreesOnRandomInput('etcdserverpb.RangeRequest', RangeRequest, decodeRangeRequest, same);
 
   it('reads boundary values the same way', () => {
-    const edges = [0n, 1n, 127n, 128n, 2n ** 49n - 1n, 2n ** 49n, 2n ** 53n, 2n ** 63n - 1n];
-    for (const v of edges) {
+    for (const v of EDGES) {
       for (const s of [v, -v]) {
         same(
           RangeRequest.encode(
@@ -98,74 +126,24 @@ describe('hand-written RangeRequest decoder', () => {
   });
 });
 
-const { PutRequest } = etcdserverpb;
-const putDesc = messageDescs.find((d) => d.typeName === 'etcdserverpb.PutRequest')!;
-const putArb = messageArb(putDesc) as fc.Arbitrary<etcdserverpb.PutRequest>;
-
-/** Both PutRequest decoders give equal objects, or both throw. */
-function samePut(bytes: Uint8Array): void {
-  let want: etcdserverpb.PutRequest | Error;
-  try {
-    want = PutRequest.decode(bytes);
-  } catch (err) {
-    want = err as Error;
-  }
-  if (want instanceof Error) {
-    expect(() => decodePutRequest(bytes)).toThrow();
-    return;
-  }
-  const got = decodePutRequest(bytes);
-  expect(got).toEqual(want);
-  expect(Buffer.isBuffer(got.key) && Buffer.isBuffer(got.value)).toBe(true);
-}
-
 describe('hand-written PutRequest decoder', () => {
-  it('decodes what the generated encoder writes to the same object', () => {
-    fc.assert(
-      fc.property(putArb, (msg) => {
-        const bytes = PutRequest.encode(msg).finish();
-        samePut(bytes);
-        expect(decodePutRequest(bytes)).toEqual(msg);
-      }),
-      { numRuns: 1000 },
-    );
-  });
-
-  it('agrees with the generated decoder on damaged, reordered and unknown input', () => {
-    fc.assert(
-      fc.property(
-        putArb,
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
-        fc.uint8Array({ maxLength: 8 }),
-        fc.nat(),
-        (msg, flips, extra, cut) => {
-          const bytes = Buffer.from(PutRequest.encode(msg).finish());
-          for (const [at, v] of flips) if (bytes.length > 0) bytes[at % bytes.length] = v;
-          samePut(bytes);
-          samePut(Buffer.concat([bytes, extra]));
-          samePut(Buffer.concat([extra, bytes]));
-          samePut(bytes.subarray(0, bytes.length === 0 ? 0 : cut % bytes.length));
-        },
-      ),
-      { numRuns: 1000 },
-    );
-  });
+  const same = agreement(PutRequest, decodePutRequest, ['key', 'value']);
+  agreesOnRandomInput('etcdserverpb.PutRequest', PutRequest, decodePutRequest, same);
 
   it('reads boundary values the same way', () => {
-    const edges = [0n, 1n, 127n, 128n, 2n ** 49n - 1n, 2n ** 49n, 2n ** 53n, 2n ** 63n - 1n];
-    for (const v of edges) {
+    for (const v of EDGES) {
       for (const lease of [v, -v]) {
-        samePut(
+        same(
           PutRequest.encode(
             PutRequest.fromPartial({ key: Buffer.from('k'), value: Buffer.from('v'), lease }),
           ).finish(),
         );
       }
     }
-    samePut(new Uint8Array(0));
-    samePut(Uint8Array.from([0x20, 0x80, 0x01])); // prev_kv written in two bytes
-    samePut(Uint8Array.from([0x38, 0x01])); // field 7: unknown to PutRequest
-    samePut(Uint8Array.from([0x12, 0x80, 0x80, 0x80, 0x80, 0x01])); // length beyond the input
+    same(new Uint8Array(0));
+    same(Uint8Array.from([0x20, 0x80, 0x01])); // prev_kv written in two bytes
+    same(Uint8Array.from([0x38, 0x01])); // field 7: unknown to PutRequest
+    same(Uint8Array.from([0x12, 0x80, 0x80, 0x80, 0x80, 0x01])); // length beyond the input
   });
 
   it('copies key and value out of the input', () => {
