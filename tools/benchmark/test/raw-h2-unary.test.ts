@@ -66,29 +66,35 @@ function answerOk(s: H2Stream): void {
 
 const put = etcdserverpb.PutRequest.fromPartial({ key: Buffer.from('k'), value: Buffer.from('v') });
 
+/** A held-call server and a raw client connected to it; `putCall` starts a put and resolves with its outcome. */
+async function connected(): Promise<{
+  srv: Awaited<ReturnType<typeof heldServer>>;
+  putCall: () => Promise<unknown>;
+}> {
+  const srv = await heldServer();
+  const kv = new RawH2UnaryKV(srv.endpoint);
+  cleanups.push(() => kv.close());
+  await kv.ready();
+  return { srv, putCall: () => new Promise<unknown>((resolve) => kv.put(put, resolve)) };
+}
+
 describe('raw HTTP/2 client', () => {
   it('after GOAWAY, finishes the calls the server took and opens a new connection for the next', async () => {
-    const srv = await heldServer();
-    const kv = new RawH2UnaryKV(srv.endpoint);
-    cleanups.push(() => kv.close());
-    await kv.ready();
-    const first = new Promise<unknown>((resolve) => kv.put(put, resolve));
+    const { srv, putCall } = await connected();
+    const first = putCall();
     const held = await srv.next();
     srv.connections[0]!.goAway(false);
     answerOk(held);
     expect(await first).toBeNull();
-    const second = new Promise<unknown>((resolve) => kv.put(put, resolve));
+    const second = putCall();
     answerOk(await srv.next());
     expect(await second).toBeNull();
     expect(srv.connections).toHaveLength(2);
   });
 
   it('fails the calls in flight with UNAVAILABLE when the connection breaks', async () => {
-    const srv = await heldServer();
-    const kv = new RawH2UnaryKV(srv.endpoint);
-    cleanups.push(() => kv.close());
-    await kv.ready();
-    const call = new Promise<unknown>((resolve) => kv.put(put, resolve));
+    const { srv, putCall } = await connected();
+    const call = putCall();
     await srv.next();
     srv.connections[0]!.destroy();
     expect(await call).toMatchObject({ code: 14 });
