@@ -13,7 +13,7 @@ import { parseArgs, parseDuration, UsageError } from './options';
 import type { BenchOptions } from './options';
 import type { Transport } from './connections';
 import { runBenchmark } from './run';
-import type { BenchResult } from './run';
+import type { BenchResult, LatencyMs } from './run';
 import { startServer } from './servers';
 import type { RunningCluster, ServerFlags, ServerKind, StartServerOptions } from './servers';
 import { withTimeout } from './shard';
@@ -165,6 +165,12 @@ export interface CompareOptions {
    */
   warmupMs?: number;
   rows: readonly CompareRow[];
+  /**
+   * Times each row runs against each server (default 1), alternating which
+   * server goes first; the table then shows medians and each round's ratio.
+   * On a noisy machine one run of a latency-bound row can move by ×2.
+   */
+  rounds?: number;
   /** Extra flags for every member of every server, in etcd's names. */
   flags: ServerFlags;
   /** Transport of the rows' Put/Range/Txn calls (default raw: least generator CPU). */
@@ -182,6 +188,8 @@ export interface Measurement {
   row: string;
   members: 1 | 3;
   server: ServerKind;
+  /** Which round of the row this is, from 1 (see `CompareOptions.rounds`). */
+  round: number;
   result: BenchResult | undefined;
   /** Why the row produced no result. */
   failure: string | undefined;
@@ -216,6 +224,7 @@ export async function measureRow(
   server: ServerKind,
   members: 1 | 3,
   o: Pick<CompareOptions, 'durationMs' | 'warmupMs' | 'flags' | 'start' | 'transport'>,
+  round = 1,
 ): Promise<Measurement> {
   let cluster;
   try {
@@ -225,6 +234,7 @@ export async function measureRow(
       row: row.name,
       members,
       server,
+      round,
       result: undefined,
       failure: `start failed: ${err instanceof Error ? err.message : String(err)}`,
       warmupOps: 0,
@@ -237,7 +247,7 @@ export async function measureRow(
   // Whatever happens from here on (a bad row, a member that died), the
   // members are stopped: a leaked server would skew every later row.
   try {
-    return await measureStarted(row, server, members, o, cluster);
+    return { ...(await measureStarted(row, server, members, o, cluster)), round };
   } finally {
     await cluster.stop();
   }
@@ -249,7 +259,7 @@ async function measureStarted(
   members: 1 | 3,
   o: Pick<CompareOptions, 'durationMs' | 'warmupMs' | 'transport'>,
   cluster: RunningCluster,
-): Promise<Measurement> {
+): Promise<Omit<Measurement, 'round'>> {
   let result: BenchResult | undefined;
   let failure: string | undefined;
   const warmupMs = o.warmupMs ?? 0;
@@ -306,24 +316,69 @@ async function measureStarted(
   };
 }
 
-/** Runs every row against every server and cluster size; servers alternate order per row. */
+/**
+ * Runs every row against every server and cluster size, `rounds` times in a
+ * row; servers alternate order per round.
+ */
 export async function runCompare(o: CompareOptions): Promise<Measurement[]> {
   const out: Measurement[] = [];
   let flip = false;
   for (const members of o.members) {
     for (const row of o.rows) {
-      // Alternating who goes first spreads slow drifts of a noisy machine.
-      const order = flip ? [...o.servers].reverse() : o.servers;
-      flip = !flip;
-      for (const server of order) {
-        const m = await measureRow(row, server, members, o);
-        out.push(m);
-        if (o.jsonOut !== undefined) appendFileSync(o.jsonOut, `${JSON.stringify(m)}\n`);
-        o.onMeasurement?.(m);
+      for (let round = 1; round <= (o.rounds ?? 1); round++) {
+        // Alternating who goes first spreads slow drifts of a noisy machine.
+        const order = flip ? [...o.servers].reverse() : o.servers;
+        flip = !flip;
+        for (const server of order) {
+          const m = await measureRow(row, server, members, o, round);
+          out.push(m);
+          if (o.jsonOut !== undefined) appendFileSync(o.jsonOut, `${JSON.stringify(m)}\n`);
+          o.onMeasurement?.(m);
+        }
       }
     }
   }
   return out;
+}
+
+/** Middle value (mean of the middle two for an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >>> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/**
+ * One server's rounds of a row folded into one: each figure is the median
+ * over the rounds that produced a result (undefined if none did).
+ */
+function medianOf(rounds: readonly Measurement[]): Measurement | undefined {
+  const ok = rounds.filter((m) => m.result !== undefined);
+  const first = ok[0];
+  if (first === undefined) return undefined;
+  const med = (f: (m: Measurement) => number): number => median(ok.map(f));
+  const lat = (k: keyof LatencyMs): number => med((m) => m.result!.latencyMs[k]);
+  return {
+    ...first,
+    round: 0,
+    result: {
+      ...first.result!,
+      throughput: med((m) => m.result!.throughput),
+      errorCount: ok.reduce((s, m) => s + m.result!.errorCount, 0),
+      latencyMs: {
+        ...first.result!.latencyMs,
+        p50: lat('p50'),
+        p90: lat('p90'),
+        p99: lat('p99'),
+        p999: lat('p999'),
+      },
+    },
+    serverCpuSeconds: med((m) => m.serverCpuSeconds),
+    serverPeakRssBytes: med((m) => m.serverPeakRssBytes),
+    rssBytesPerKey: first.rssBytesPerKey === undefined ? undefined : med((m) => m.rssBytesPerKey!),
+    generatorCpuSeconds: med((m) => m.generatorCpuSeconds),
+  };
 }
 
 function fmt(v: number, digits = 0): string {
@@ -337,7 +392,29 @@ function ms(v: number): string {
   return v < 10 ? v.toFixed(2) : v.toFixed(1);
 }
 
-/** A Markdown table of the measurements, with ours/etcd ratios when both ran. */
+function ratio(a: number, b: number): string {
+  return b > 0 ? `×${(a / b).toFixed(2)}` : 'n/a';
+}
+
+function measurementLine(m: Measurement, label: string): string {
+  const r = m.result;
+  return r
+    ? `| ${m.members} | ${m.row} | ${label} | ${fmt(r.throughput)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.p999)} | ${r.errorCount} | ${fmt(m.serverCpuSeconds, 2)} | ${fmt(m.serverPeakRssBytes / 2 ** 20, 1)} | ${m.rssBytesPerKey === undefined ? '' : fmt(m.rssBytesPerKey)} | ${fmt(m.generatorCpuSeconds, 2)} |`
+    : `| ${m.members} | ${m.row} | ${label} | failed: ${(m.failure ?? '').split('\n')[0]} | | | | | | | | |`;
+}
+
+function ratioLine(kvM: Measurement, etcdM: Measurement, label: string): string {
+  const kv = kvM.result!;
+  const etcd = etcdM.result!;
+  return `| ${kvM.members} | ${kvM.row} | ${label} | ${ratio(kv.throughput, etcd.throughput)} | ${ratio(kv.latencyMs.p50, etcd.latencyMs.p50)} | ${ratio(kv.latencyMs.p99, etcd.latencyMs.p99)} | ${ratio(kv.latencyMs.p999, etcd.latencyMs.p999)} | | ${ratio(kvM.serverCpuSeconds, etcdM.serverCpuSeconds)} | ${ratio(kvM.serverPeakRssBytes, etcdM.serverPeakRssBytes)} | ${kvM.rssBytesPerKey !== undefined && etcdM.rssBytesPerKey !== undefined ? ratio(kvM.rssBytesPerKey, etcdM.rssBytesPerKey) : ''} | |`;
+}
+
+/**
+ * A Markdown table of the measurements, with ours/etcd ratios when both ran.
+ * A row measured in several rounds gets one line per server with the median
+ * of each figure over its rounds, the ratio of those medians, and a line of
+ * each round's ratios (throughput, p50, p99, p99.9) to show the spread.
+ */
 export function formatTable(ms_: readonly Measurement[]): string {
   const head =
     '| members | row | server | throughput /s | p50 ms | p99 ms | p99.9 ms | errors | server CPU s | server peak RSS MB | RSS B/key | generator CPU s |';
@@ -347,22 +424,38 @@ export function formatTable(ms_: readonly Measurement[]): string {
   const groups = new Map<string, Measurement[]>();
   for (const m of ms_) groups.set(key(m), [...(groups.get(key(m)) ?? []), m]);
   for (const group of groups.values()) {
-    for (const m of group) {
-      const r = m.result;
-      lines.push(
-        r
-          ? `| ${m.members} | ${m.row} | ${m.server} | ${fmt(r.throughput)} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ms(r.latencyMs.p999)} | ${r.errorCount} | ${fmt(m.serverCpuSeconds, 2)} | ${fmt(m.serverPeakRssBytes / 2 ** 20, 1)} | ${m.rssBytesPerKey === undefined ? '' : fmt(m.rssBytesPerKey)} | ${fmt(m.generatorCpuSeconds, 2)} |`
-          : `| ${m.members} | ${m.row} | ${m.server} | failed: ${(m.failure ?? '').split('\n')[0]} | | | | | | | | |`,
-      );
+    const servers = [...new Set(group.map((m) => m.server))];
+    const folded = new Map<ServerKind, Measurement>();
+    for (const server of servers) {
+      const rounds = group.filter((m) => m.server === server);
+      if (rounds.length === 1) {
+        lines.push(measurementLine(rounds[0]!, server));
+        if (rounds[0]!.result) folded.set(server, rounds[0]!);
+        continue;
+      }
+      for (const m of rounds)
+        if (!m.result) lines.push(measurementLine(m, `${server} #${m.round}`));
+      const med = medianOf(rounds);
+      if (med === undefined) continue;
+      const n = rounds.filter((m) => m.result).length;
+      lines.push(measurementLine(med, `${server} (median of ${n})`));
+      folded.set(server, med);
     }
-    const etcd = group.find((m) => m.server === 'etcd')?.result;
-    const kvM = group.find((m) => m.server === 'kv');
-    const etcdM = group.find((m) => m.server === 'etcd');
-    if (etcd && kvM?.result && etcdM) {
-      const kv = kvM.result;
-      const ratio = (a: number, b: number): string => (b > 0 ? `×${(a / b).toFixed(2)}` : 'n/a');
+    const kvM = folded.get('kv');
+    const etcdM = folded.get('etcd');
+    if (kvM === undefined || etcdM === undefined) continue;
+    lines.push(ratioLine(kvM, etcdM, 'ours/etcd'));
+    // Each round's pair (etcd and ours ran one after the other).
+    const pairs: [Measurement, Measurement][] = [];
+    for (const k of group) {
+      const e = group.find((m) => m.server === 'etcd' && m.round === k.round);
+      if (k.server === 'kv' && k.result && e?.result) pairs.push([k, e]);
+    }
+    if (pairs.length > 1) {
+      const each = (f: (m: BenchResult) => number): string =>
+        pairs.map(([k, e]) => ratio(f(k.result!), f(e.result!))).join(' ');
       lines.push(
-        `| ${kvM.members} | ${kvM.row} | ours/etcd | ${ratio(kv.throughput, etcd.throughput)} | ${ratio(kv.latencyMs.p50, etcd.latencyMs.p50)} | ${ratio(kv.latencyMs.p99, etcd.latencyMs.p99)} | ${ratio(kv.latencyMs.p999, etcd.latencyMs.p999)} | | ${ratio(kvM.serverCpuSeconds, etcdM.serverCpuSeconds)} | ${ratio(kvM.serverPeakRssBytes, etcdM.serverPeakRssBytes)} | ${kvM.rssBytesPerKey !== undefined && etcdM.rssBytesPerKey !== undefined ? ratio(kvM.rssBytesPerKey, etcdM.rssBytesPerKey) : ''} | |`,
+        `| ${kvM.members} | ${kvM.row} | ours/etcd by round | ${each((r) => r.throughput)} | ${each((r) => r.latencyMs.p50)} | ${each((r) => r.latencyMs.p99)} | ${each((r) => r.latencyMs.p999)} | | | | | |`,
       );
     }
   }
@@ -445,6 +538,14 @@ export function parseCompareArgs(argv: readonly string[]): CompareOptions {
       case '--json-out':
         o.jsonOut = takeValue();
         break;
+      case '--rounds': {
+        const v = takeValue();
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1)
+          throw new UsageError(`--rounds takes a whole number >= 1, not "${v}"`);
+        o.rounds = n;
+        break;
+      }
       case '--quick':
         // A fast sanity pass for `pnpm bench`: 1 member, 1 s per row.
         o.members = [1];
@@ -473,8 +574,8 @@ async function main(argv: string[]): Promise<number> {
     const r = m.result;
     console.error(
       r
-        ? `${m.members}m ${m.row} ${m.server}: ${r.throughput.toFixed(0)}/s p99 ${r.latencyMs.p99.toFixed(2)} ms errors ${r.errorCount}`
-        : `${m.members}m ${m.row} ${m.server}: FAILED ${m.failure ?? ''}`,
+        ? `${m.members}m ${m.row} ${m.server} #${m.round}: ${r.throughput.toFixed(0)}/s p99 ${r.latencyMs.p99.toFixed(2)} ms errors ${r.errorCount}`
+        : `${m.members}m ${m.row} ${m.server} #${m.round}: FAILED ${m.failure ?? ''}`,
     );
   };
   const results = await runCompare(o);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import {
   formatTable,
   measureRow,
+  median,
   parseCompareArgs,
   runCompare,
   STANDARD_ROWS,
@@ -116,22 +117,98 @@ describe('compare', () => {
     expect(parseCompareArgs(['--quick']).warmupMs).toBe(0);
   });
 
-  it('alternates servers and prints the ratio row', async () => {
+  it('alternates servers per round and prints medians and the ratio of each round', async () => {
     const seen: Measurement[] = [];
     const results = await runCompare({
       servers: ['etcd', 'kv'],
       members: [1],
       durationMs: 400,
-      rows: [putRow, putRow],
+      rows: [putRow],
+      rounds: 2,
       flags: {},
       start: { kv: { command: [ETCD_BINARY] } },
       onMeasurement: (m) => seen.push(m),
     });
-    expect(results.map((m) => m.server)).toEqual(['etcd', 'kv', 'kv', 'etcd']);
+    expect(results.map((m) => [m.server, m.round])).toEqual([
+      ['etcd', 1],
+      ['kv', 1],
+      ['kv', 2],
+      ['etcd', 2],
+    ]);
     expect(seen).toEqual(results);
     for (const m of results) expect(m.result?.ops).toBeGreaterThan(0);
     const table = formatTable(results);
+    expect(table).toContain('| 1 | put-1 | etcd (median of 2) |');
     expect(table).toMatch(/\| 1 \| put-1 \| ours\/etcd \| ×\d+\.\d\d \|/);
+    expect(table).toMatch(/\| 1 \| put-1 \| ours\/etcd by round \| ×\d+\.\d\d ×\d+\.\d\d \|/);
+  });
+
+  it('folds rounds into medians and pairs each round of ours with the same round of etcd', () => {
+    const m = (server: 'etcd' | 'kv', round: number, tput: number, p99: number): Measurement => ({
+      row: 'put-1',
+      members: 3,
+      server,
+      round,
+      result: {
+        mode: 'put',
+        endpoints: [],
+        clients: 1,
+        conns: 1,
+        workers: 1,
+        unit: 'requests',
+        ops: tput,
+        writes: 0,
+        errors: {},
+        errorCount: round === 2 ? 1 : 0,
+        elapsedSec: 1,
+        throughput: tput,
+        latencyMs: { count: tput, min: 0, mean: 1, p50: 1, p90: 1, p99, p999: p99, max: p99 },
+        subLatencyMs: {},
+      },
+      failure: undefined,
+      warmupOps: 0,
+      serverCpuSeconds: round,
+      serverPeakRssBytes: 2 ** 20 * round,
+      rssBytesPerKey: undefined,
+      generatorCpuSeconds: 0,
+    });
+    const failed: Measurement = { ...m('kv', 4, 1, 1), result: undefined, failure: 'boom' };
+    const table = formatTable([
+      m('etcd', 1, 100, 4),
+      m('kv', 1, 150, 2),
+      m('kv', 2, 300, 8),
+      m('etcd', 2, 300, 4),
+      m('etcd', 3, 200, 10),
+      m('kv', 3, 100, 30),
+      failed,
+    ]).split('\n');
+    // Medians: etcd 200/s p99 4, ours 150/s p99 8; a failed round is listed, not folded in.
+    expect(table).toContain(
+      '| 3 | put-1 | etcd (median of 3) | 200 | 1.00 | 4.00 | 4.00 | 1 | 2.00 | 2.0 |  | 0.00 |',
+    );
+    expect(table).toContain('| 3 | put-1 | kv #4 | failed: boom | | | | | | | | |');
+    expect(table).toContain(
+      '| 3 | put-1 | kv (median of 3) | 150 | 1.00 | 8.00 | 8.00 | 1 | 2.00 | 2.0 |  | 0.00 |',
+    );
+    expect(table).toContain(
+      '| 3 | put-1 | ours/etcd | ×0.75 | ×1.00 | ×2.00 | ×2.00 | | ×1.00 | ×1.00 |  | |',
+    );
+    expect(table).toContain(
+      '| 3 | put-1 | ours/etcd by round | ×1.50 ×1.00 ×0.50 | ×1.00 ×1.00 ×1.00 | ×0.50 ×2.00 ×3.00 | ×0.50 ×2.00 ×3.00 | | | | | |',
+    );
+  });
+
+  it('takes the median of odd and even counts', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([1, 5, 2, 4])).toBe(3);
+    expect(median([])).toBeNaN();
+  });
+
+  it('parses --rounds', () => {
+    expect(parseCompareArgs([]).rounds).toBeUndefined();
+    expect(parseCompareArgs(['--rounds', '3']).rounds).toBe(3);
+    expect(() => parseCompareArgs(['--rounds=0'])).toThrow(/--rounds takes a whole number/);
+    expect(() => parseCompareArgs(['--rounds', '1.5'])).toThrow(/--rounds takes a whole number/);
   });
 
   it('reports RSS growth per key for rows that leave keys behind', async () => {
@@ -164,6 +241,7 @@ describe('compare', () => {
         row: 'put-1',
         members: 1,
         server: 'kv',
+        round: 1,
         result: undefined,
         failure: 'start failed: boom\nmore',
         warmupOps: 0,
