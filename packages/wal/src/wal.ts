@@ -73,7 +73,9 @@ export interface WalSaveOptions {
    * become durable with the next synced save (or snapshot marker), which the
    * log's order guarantees follows them. For saves a crash may lose without
    * harm, such as a hard state whose only change is the commit index (etcd's
-   * MustSync rule).
+   * MustSync rule). The write waits for the end of the event loop's current
+   * turn (setImmediate), or joins an earlier synced save's write, so that
+   * the caller's other I/O of this turn goes first.
    */
   readonly sync?: boolean;
 }
@@ -242,6 +244,12 @@ export class Wal {
   private idleWaiters: (() => void)[] | undefined;
   /** The microtask that starts a flush, made once rather than per save. */
   private readonly drainSoon = (): void => void this.drain();
+  /** A flush of unsynced saves only is set for the end of this turn (see enqueue). */
+  private lazyDrain = false;
+  private readonly drainLazily = (): void => {
+    this.lazyDrain = false;
+    this.startDrain();
+  };
   private prealloc: Promise<number> | undefined;
   private failed: WalError | undefined;
   private closed = false;
@@ -621,6 +629,8 @@ export class Wal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Unsynced saves may still wait for their end-of-turn flush.
+    this.startDrain();
     if (this.flushing) await new Promise<void>((r) => (this.idleWaiters ??= []).push(r));
     try {
       const pre = this.prealloc;
@@ -666,15 +676,32 @@ export class Wal {
         reject,
       });
       this.queuedBytes += buf?.length ?? 0;
-      if (!this.flushing) {
+      if (this.flushing) return;
+      if (this.queuedBytes >= EAGER_FLUSH_BYTES) {
+        // A lot already queued: write at once, so saves still being framed
+        // in this tick overlap the disk and form the next group.
         this.flushing = true;
-        // Usually a microtask, so saves issued in the same tick join the first
-        // write. With a lot already queued, write at once instead: saves still
-        // being framed in this tick then overlap the disk and form the next group.
-        if (this.queuedBytes >= EAGER_FLUSH_BYTES) void this.drain();
-        else queueMicrotask(this.drainSoon);
+        void this.drain();
+      } else if (sync) {
+        // A microtask, so saves issued in the same tick join the first write
+        // (unsynced ones queued before it included, in order).
+        this.flushing = true;
+        queueMicrotask(this.drainSoon);
+      } else if (!this.lazyDrain) {
+        // Nobody waits on an unsynced save (a commit-only hard state): write
+        // it at the end of this turn of the event loop, after the I/O this
+        // turn queues (the client's response that the apply just produced).
+        this.lazyDrain = true;
+        setImmediate(this.drainLazily);
       }
     });
+  }
+
+  /** Starts a flush of the queue unless one is running or nothing is queued. */
+  private startDrain(): void {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = true;
+    void this.drain();
   }
 
   private async drain(): Promise<void> {

@@ -25,6 +25,21 @@ describe('Wal save and close', () => {
     }
   });
 
+  it('close writes an unsynced save still waiting for the end of the turn', async () => {
+    const dir = await tempDir();
+    const w = await Wal.create(dir, META);
+    await w.save({ term: 1, vote: 0n, commit: 0 }, entries(1, 2, 1));
+    const lazy = w.save({ term: 1, vote: 0n, commit: 2 }, [], { sync: false });
+    await w.close();
+    await lazy;
+    const r = await Wal.open(dir, { index: 0, term: 0 });
+    try {
+      expect((await r.readAll()).hardState?.commit).toBe(2);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('close after the flush has finished resolves at once; later saves reject, not throw', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META);

@@ -356,6 +356,36 @@ describe('Wal group commit', () => {
     expect(got.hardState?.commit).toBe(4);
   });
 
+  it('writes an unsynced save at the end of the turn, unless a synced save comes first', async () => {
+    const dir = await tempDir();
+    // No fdatasync at all: every save here resolves within the turn it is written in.
+    const w = await track(Wal.create(dir, META, { sync: false }));
+    await w.save({ term: 1, vote: 1n, commit: 0 }, entries(1, 1));
+    expect(w.stats.writes).toBe(1);
+    const lazy = w.save({ term: 1, vote: 1n, commit: 1 }, [], { sync: false });
+    // The caller's microtasks and ticks of this turn run before the write.
+    await Promise.resolve();
+    await new Promise<void>((r) => process.nextTick(r));
+    expect(w.stats.writes).toBe(1);
+    await lazy;
+    expect(w.stats.writes).toBe(2);
+    // A synced save queued behind an unsynced one takes it along, in order,
+    // and does not wait for the end of the turn.
+    let turnEnded = false;
+    setImmediate(() => (turnEnded = true));
+    const first = w.save({ term: 1, vote: 1n, commit: 1 }, [], { sync: false });
+    await w.save({ term: 1, vote: 1n, commit: 2 }, entries(2, 2));
+    expect(turnEnded).toBe(false);
+    await first;
+    expect(w.stats.writes).toBe(3);
+    await w.close();
+    open.pop();
+    const r = await track(Wal.open(dir, { index: 0, term: 0 }));
+    const got = await r.readAll();
+    expect(got.entries).toEqual(entries(1, 2));
+    expect(got.hardState?.commit).toBe(2);
+  });
+
   it('with syncOnLoop, syncs each small synced group on the calling thread before resolving', async () => {
     const dir = await tempDir();
     const w = await track(Wal.create(dir, META, { syncOnLoop: true }));
