@@ -76,11 +76,12 @@ function setup(id: bigint, voters: bigint[], onApply?: (indexes: number[]) => vo
   const sent: Message[] = [];
   const memberStorage = new GatedStorage(log);
   const errors: unknown[] = [];
+  const clock = new ManualClock();
   const node = new RaftNode({
     rawNode,
     raftStorage: storage,
     memberStorage,
-    clock: new ManualClock(),
+    clock,
     tickMs: 100,
     hooks: {
       send: (ms) => {
@@ -100,7 +101,7 @@ function setup(id: bigint, voters: bigint[], onApply?: (indexes: number[]) => vo
     },
   });
   node.start();
-  return { node, log, sent, memberStorage, errors };
+  return { node, log, sent, memberStorage, errors, clock };
 }
 
 /** Lets the Ready loop run until it waits on a save (bounded, no timers). */
@@ -200,25 +201,69 @@ describe('RaftNode Ready loop', () => {
     await node.stop();
   });
 
-  it("a leader applies what a quorum acked before it sends that Ready's messages", async () => {
-    const { node, log, sent, memberStorage, errors } = setup(1n, [1n, 2n]);
-    await electLeader(node, memberStorage, log);
-    const before = log.length;
-    node.step(message(MessageType.MsgAppResp, 2n, 1n, 1, 2));
+  it('a follower acks a write before it applies entries committed earlier', async () => {
+    const { node, log, memberStorage, errors } = setup(2n, [1n, 2n]);
+    const append = (index: number, commit: number): Message => ({
+      type: MessageType.MsgApp,
+      to: 2n,
+      from: 1n,
+      term: 2,
+      logTerm: index === 1 ? 1 : 2,
+      index,
+      entries: [{ index: index + 1, term: 2, type: EntryType.Normal, data: data('x') }],
+      commit,
+      reject: false,
+      rejectHint: 0,
+      context: new Uint8Array(0),
+    });
+    node.step(append(1, 1));
     await settle();
-    // Entry 2 is committed by the ack: applied (the client answered), then the
-    // new commit index goes to the follower.
-    expect(log.slice(before)).toEqual(['apply 2', `send ${MessageType.MsgApp}`]);
-    expect(sent.at(-1)).toMatchObject({ type: MessageType.MsgApp, to: 2n, commit: 2 });
+    memberStorage.release();
+    await settle();
+    const before = log.length;
+    // Entry 3 arrives with commit index 2: entry 2 is durable already, but it
+    // waits until entry 3's write is done and acknowledged.
+    node.step(append(2, 2));
+    await settle();
+    expect(log.slice(before)).toEqual(['save 3']);
+    memberStorage.release();
+    await settle();
+    expect(log.slice(before)).toEqual([
+      'save 3',
+      'saved 3',
+      `send ${MessageType.MsgAppResp}`,
+      'apply 2',
+    ]);
     expect(errors).toEqual([]);
     await node.stop();
   });
 
-  it('messages held back for the next turn go out before any sent later', async () => {
+  it('a leader applies what a quorum acked, then holds the new commit index back for 2 ms', async () => {
+    const { node, log, sent, memberStorage, errors, clock } = setup(1n, [1n, 2n]);
+    await electLeader(node, memberStorage, log);
+    const before = log.length;
+    node.step(message(MessageType.MsgAppResp, 2n, 1n, 1, 2));
+    await settle();
+    // Entry 2 is committed by the ack: applied (the client answered); the
+    // new commit index waits for an append that would carry it.
+    expect(log.slice(before)).toEqual(['apply 2']);
+    clock.advance(1);
+    await settle();
+    expect(log.slice(before)).toEqual(['apply 2']);
+    // None came: the commit notice goes to the follower on its own.
+    clock.advance(1);
+    await settle();
+    expect(log.slice(before)).toEqual(['apply 2', `send ${MessageType.MsgApp}`]);
+    expect(sent.at(-1)).toMatchObject({ type: MessageType.MsgApp, to: 2n, commit: 2, entries: [] });
+    expect(errors).toEqual([]);
+    await node.stop();
+  });
+
+  it('an append to the same follower takes the place of a held commit notice', async () => {
     let proposed = false;
-    const { node, log, sent, memberStorage, errors } = setup(1n, [1n, 2n], (indexes) => {
+    const { node, log, sent, memberStorage, errors, clock } = setup(1n, [1n, 2n], (indexes) => {
       // A proposal that arrives while entry 2 is applied joins the next Ready,
-      // which sends at once: the held commit message must precede it.
+      // whose append carries commit index 2 as well.
       if (!proposed && indexes.includes(2)) {
         proposed = true;
         node.propose(data('a'));
@@ -229,15 +274,14 @@ describe('RaftNode Ready loop', () => {
     node.step(message(MessageType.MsgAppResp, 2n, 1n, 1, 2));
     await settle();
     expect(proposed).toBe(true);
+    clock.advance(5);
+    await settle();
     const after = sent.slice(before).map((m) => ({
       type: m.type,
       commit: m.commit,
       entries: m.entries.map((e) => e.index),
     }));
-    expect(after).toEqual([
-      { type: MessageType.MsgApp, commit: 2, entries: [] },
-      { type: MessageType.MsgApp, commit: 2, entries: [3] },
-    ]);
+    expect(after).toEqual([{ type: MessageType.MsgApp, commit: 2, entries: [3] }]);
     expect(memberStorage.pending.map((s) => s.entries)).toEqual([[3]]);
     memberStorage.release();
     expect(errors).toEqual([]);

@@ -75,6 +75,27 @@ function withoutHup(messages: readonly Message[]): readonly Message[] {
   return messages;
 }
 
+/**
+ * How long a leader may hold a new commit index back from a follower, waiting
+ * for an append to carry it. Followers apply (and serve serializable reads
+ * of) a write at most this much later when no further write follows.
+ */
+const COMMIT_NOTICE_DELAY_MS = 2;
+
+/** An append without entries: it only tells a follower the commit index. */
+function isCommitNotice(m: Message): boolean {
+  return m.type === MessageType.MsgApp && m.entries.length === 0;
+}
+
+/** `held` minus the commit notices that an append in `next` supersedes. */
+function withoutSuperseded(held: Message[], next: readonly Message[]): Message[] {
+  return held.filter(
+    (h) =>
+      !isCommitNotice(h) ||
+      !next.some((n) => n.type === MessageType.MsgApp && n.to === h.to && n.commit >= h.commit),
+  );
+}
+
 export class RaftNode {
   readonly rawNode: RawNode;
   readonly #o: RaftNodeOptions;
@@ -93,8 +114,12 @@ export class RaftNode {
   #role: StateRole = StateRole.Follower;
   #term = 0;
   #vote = 0n;
-  /** Messages of a commit-only leader Ready, sent on the next turn (see #handle). */
+  /** Messages of a commit-only leader Ready, held back (see #sendLater). */
   #held: Message[] | undefined;
+  /** Sends the held messages if no append has taken their place by then. */
+  #heldTimer: TimerHandle | undefined;
+  /** A send of the held messages is set for the next turn. */
+  #heldSoon = false;
 
   constructor(options: RaftNodeOptions) {
     this.#o = options;
@@ -165,6 +190,7 @@ export class RaftNode {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#ticker?.cancel();
+    this.#heldTimer?.cancel();
     await this.idle();
   }
 
@@ -243,14 +269,21 @@ export class RaftNode {
       return;
     }
     const committed = rd.committedEntries;
-    const early = rd.snapshot === undefined ? this.#durablePrefix(committed) : 0;
+    // A follower's acknowledgement waits for its own fdatasync only. Entries
+    // it could apply while the disk syncs are applied after the ack is sent
+    // instead: when the sync runs on the event loop's thread (a fast disk,
+    // see WalOptions.syncOnLoop), applying first would delay the ack, and so
+    // the commit, by the apply's CPU time.
+    const ackWaitsForDisk = !leader && this.#mustSync(rd);
+    const early =
+      rd.snapshot === undefined && !ackWaitsForDisk ? this.#durablePrefix(committed) : 0;
     // A leader's Ready that appends nothing (typically: a quorum acked, the
     // commit index moved) carries no message that its own disk write races
     // with. Its entries are applied first, and the messages (the new commit
-    // index for followers, heartbeats) go out on the next turn: the client's
-    // response is written by HTTP/2 at the start of that turn, before waking
-    // followers that would compete for the CPU. Messages may be delayed
-    // freely in Raft; later sends keep their order (see #sendNow).
+    // index for followers, heartbeats) are held back (see #sendLater): the
+    // client's response is written by HTTP/2 first, before waking followers
+    // that would compete for the CPU. Messages may be delayed freely in
+    // Raft; later sends keep their order (see #sendNow).
     const deferSend = leader && rd.entries.length === 0 && rd.snapshot === undefined && early > 0;
     if (leader && !deferSend) this.#sendNow(rd.messages);
 
@@ -309,26 +342,54 @@ export class RaftNode {
     this.rawNode.advance(rd);
   }
 
-  /** Sends now, after any messages still held back by {@link #sendLater} (per-peer order is kept). */
+  /**
+   * Sends now, after any messages still held back by {@link #sendLater}
+   * (per-peer order is kept). A held commit notice is dropped when this send
+   * has an append for the same follower that carries at least its commit
+   * index: Raft tolerates lost messages, and the newer one says more.
+   */
   #sendNow(messages: readonly Message[]): void {
     const held = this.#held;
     if (held !== undefined) {
       this.#held = undefined;
-      this.#o.hooks.send(messages.length === 0 ? held : held.concat(messages));
+      this.#heldTimer?.cancel();
+      this.#heldTimer = undefined;
+      this.#o.hooks.send(
+        messages.length === 0 ? held : withoutSuperseded(held, messages).concat(messages),
+      );
     } else if (messages.length > 0) this.#o.hooks.send(messages);
   }
 
-  /** Sends on the next turn of the event loop (after I/O queued in this one has been written). */
+  /**
+   * Holds a commit-only leader Ready's messages back. Commit notices alone
+   * (empty appends) wait up to {@link COMMIT_NOTICE_DELAY_MS} for the next
+   * append to the same follower, which carries the commit index anyway: with
+   * one client writing, that saves each follower a wake-up, a Ready and a
+   * WAL write per request. Anything else goes out on the next turn of the
+   * event loop (after I/O queued in this one, the client's response, has
+   * been written).
+   */
   #sendLater(messages: readonly Message[]): void {
     if (messages.length === 0) return;
-    if (this.#held !== undefined) {
-      for (const m of messages) this.#held.push(m);
-      return;
+    if (this.#held === undefined) this.#held = [];
+    let noticesOnly = true;
+    for (const m of messages) {
+      this.#held.push(m);
+      if (!isCommitNotice(m)) noticesOnly = false;
     }
-    this.#held = [...messages];
-    setImmediate(() => {
-      if (!this.#stopped) this.#sendNow([]);
-    });
+    if (!noticesOnly) {
+      if (this.#heldSoon) return;
+      this.#heldSoon = true;
+      setImmediate(() => {
+        this.#heldSoon = false;
+        if (!this.#stopped) this.#sendNow([]);
+      });
+    } else if (this.#heldTimer === undefined && !this.#heldSoon) {
+      this.#heldTimer = this.#o.clock.setTimeout(() => {
+        this.#heldTimer = undefined;
+        if (!this.#stopped) this.#sendNow([]);
+      }, COMMIT_NOTICE_DELAY_MS);
+    }
   }
 
   /**
