@@ -201,43 +201,6 @@ describe('RaftNode Ready loop', () => {
     await node.stop();
   });
 
-  it('a follower acks a write before it applies entries committed earlier', async () => {
-    const { node, log, memberStorage, errors } = setup(2n, [1n, 2n]);
-    const append = (index: number, commit: number): Message => ({
-      type: MessageType.MsgApp,
-      to: 2n,
-      from: 1n,
-      term: 2,
-      logTerm: index === 1 ? 1 : 2,
-      index,
-      entries: [{ index: index + 1, term: 2, type: EntryType.Normal, data: data('x') }],
-      commit,
-      reject: false,
-      rejectHint: 0,
-      context: new Uint8Array(0),
-    });
-    node.step(append(1, 1));
-    await settle();
-    memberStorage.release();
-    await settle();
-    const before = log.length;
-    // Entry 3 arrives with commit index 2: entry 2 is durable already, but it
-    // waits until entry 3's write is done and acknowledged.
-    node.step(append(2, 2));
-    await settle();
-    expect(log.slice(before)).toEqual(['save 3']);
-    memberStorage.release();
-    await settle();
-    expect(log.slice(before)).toEqual([
-      'save 3',
-      'saved 3',
-      `send ${MessageType.MsgAppResp}`,
-      'apply 2',
-    ]);
-    expect(errors).toEqual([]);
-    await node.stop();
-  });
-
   it('a leader applies what a quorum acked, then holds the new commit index back for 2 ms', async () => {
     const { node, log, sent, memberStorage, errors, clock } = setup(1n, [1n, 2n]);
     await electLeader(node, memberStorage, log);

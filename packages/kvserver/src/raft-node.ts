@@ -269,14 +269,7 @@ export class RaftNode {
       return;
     }
     const committed = rd.committedEntries;
-    // A follower's acknowledgement waits for its own fdatasync only. Entries
-    // it could apply while the disk syncs are applied after the ack is sent
-    // instead: when the sync runs on the event loop's thread (a fast disk,
-    // see WalOptions.syncOnLoop), applying first would delay the ack, and so
-    // the commit, by the apply's CPU time.
-    const ackWaitsForDisk = !leader && this.#mustSync(rd);
-    const early =
-      rd.snapshot === undefined && !ackWaitsForDisk ? this.#durablePrefix(committed) : 0;
+    const early = rd.snapshot === undefined ? this.#durablePrefix(committed) : 0;
     // A leader's Ready that appends nothing (typically: a quorum acked, the
     // commit index moved) carries no message that its own disk write races
     // with. Its entries are applied first, and the messages (the new commit
