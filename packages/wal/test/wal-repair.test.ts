@@ -72,6 +72,7 @@ async function buildWal(
 }
 
 describe('torn tail repair', () => {
+  // Opens a WAL per offset: seconds alone, far longer while CI runs every package.
   it('truncation at every byte offset of the final records keeps exactly the whole records', async () => {
     const { dir } = await buildWal([40, 1, 300, 77]);
     const file = await lastSegment(dir);
@@ -117,7 +118,7 @@ describe('torn tail repair', () => {
       n++;
     }
     expect(n).toBeGreaterThan(500);
-  });
+  }, 120_000);
 
   it('repairs unwritten sectors of a final write inside preallocated space', async () => {
     const { dir, saved } = await buildWal([100, 3000]);
@@ -154,6 +155,7 @@ describe('torn tail repair', () => {
 });
 
 describe('torn final write, sectors lost in any order', () => {
+  // Opens a WAL per offset: seconds alone, far longer while CI runs every package.
   it('always repairs to the records before the first lost sector', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META, OPTS);
@@ -203,10 +205,11 @@ describe('torn final write, sectors lost in any order', () => {
       await r.close();
       await fs.rm(d, { recursive: true });
     }
-  });
+  }, 120_000);
 });
 
 describe('damage that is not a torn tail', () => {
+  // Opens a WAL per offset: seconds alone, far longer while CI runs every package.
   it('a bit flip anywhere in an older record is a corruption error naming file and offset', async () => {
     const dir = await tempDir();
     const w = await Wal.create(dir, META, { sync: false, segmentSize: 4096 });
@@ -252,7 +255,7 @@ describe('damage that is not a torn tail', () => {
       await fs.rm(d, { recursive: true });
     }
     expect(flips).toBeGreaterThan(150);
-  });
+  }, 120_000);
 
   it('a length changed in the final write is corruption, not a torn write', async () => {
     const { dir } = await buildWal([100, 200]);
