@@ -14,7 +14,10 @@ export const sharedConfig = defineConfig({
   },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 30_000,
+    // Guards against hangs, not speed checks: CI runs every package's
+    // tests at once, and on a busy runner a test that takes 6 s alone has
+    // taken over 20 s.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });
