@@ -412,8 +412,9 @@ function ratioLine(kvM: Measurement, etcdM: Measurement, label: string): string 
 /**
  * A Markdown table of the measurements, with ours/etcd ratios when both ran.
  * A row measured in several rounds gets one line per server with the median
- * of each figure over its rounds, the ratio of those medians, and a line of
- * each round's ratios (throughput, p50, p99, p99.9) to show the spread.
+ * of each figure over its rounds, the ratio of those medians, a line of
+ * each round's ratios (throughput, p50, p99, p99.9) to show the spread, and
+ * the median of those per-round ratios.
  */
 export function formatTable(ms_: readonly Measurement[]): string {
   const head =
@@ -456,6 +457,21 @@ export function formatTable(ms_: readonly Measurement[]): string {
         pairs.map(([k, e]) => ratio(f(k.result!), f(e.result!))).join(' ');
       lines.push(
         `| ${kvM.members} | ${kvM.row} | ours/etcd by round | ${each((r) => r.throughput)} | ${each((r) => r.latencyMs.p50)} | ${each((r) => r.latencyMs.p99)} | ${each((r) => r.latencyMs.p999)} | | | | | |`,
+      );
+      // The pairs ran back to back, so each ratio saw the same machine; the
+      // ratio of the medians above can pair a slow minute of one server with
+      // a fast minute of the other when the machine's speed drifts.
+      const mid = (f: (m: Measurement) => number | undefined): string => {
+        const rs: number[] = [];
+        for (const [k, e] of pairs) {
+          const a = f(k);
+          const b = f(e);
+          if (a !== undefined && b !== undefined && b > 0) rs.push(a / b);
+        }
+        return rs.length > 0 ? `×${median(rs).toFixed(2)}` : '';
+      };
+      lines.push(
+        `| ${kvM.members} | ${kvM.row} | ours/etcd, median of the round ratios | ${mid((m) => m.result!.throughput)} | ${mid((m) => m.result!.latencyMs.p50)} | ${mid((m) => m.result!.latencyMs.p99)} | ${mid((m) => m.result!.latencyMs.p999)} | | ${mid((m) => m.serverCpuSeconds)} | ${mid((m) => m.serverPeakRssBytes)} | ${mid((m) => m.rssBytesPerKey)} | |`,
       );
     }
   }

@@ -196,6 +196,11 @@ describe('compare', () => {
     expect(table).toContain(
       '| 3 | put-1 | ours/etcd by round | ×1.50 ×1.00 ×0.50 | ×1.00 ×1.00 ×1.00 | ×0.50 ×2.00 ×3.00 | ×0.50 ×2.00 ×3.00 | | | | | |',
     );
+    // Per-round CPU ratios 1, 1, 1 and RSS ratios 1, 1, 1; throughput's median
+    // of ratios (×1.00) differs from the ratio of medians (×0.75).
+    expect(table).toContain(
+      '| 3 | put-1 | ours/etcd, median of the round ratios | ×1.00 | ×1.00 | ×2.00 | ×2.00 | | ×1.00 | ×1.00 |  | |',
+    );
   });
 
   it('takes the median of odd and even counts', () => {
