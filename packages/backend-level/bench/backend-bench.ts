@@ -48,7 +48,7 @@ console.log(
 // ---- writes ----
 let run = 0;
 await measure(
-  'LevelBackend put (batched, default 10k/100ms) + commit',
+  'LevelBackend put (batched, default 10k/10ms) + commit',
   'puts/s',
   ENTRIES,
   async () => {

@@ -43,7 +43,13 @@ import { WriteBuffer, overlay, type OverlayEntry } from './write-buffer';
 
 /** Options of {@link LevelBackend.open}. */
 export interface LevelBackendOptions {
-  /** Commit buffered writes at most this many milliseconds after the first one. Default 100 (etcd's). */
+  /**
+   * Commit buffered writes at most this many milliseconds after the first
+   * one. Default 10: etcd's 100 amortises bbolt's costly commit, whereas a
+   * LevelDB batch costs per write, and under a 100-client put load the
+   * shorter interval gave a lower p99 in 10 of 11 alternating pairs (fewer
+   * buffered writes live through a scavenge, smaller native writes).
+   */
   readonly batchInterval?: number;
   /** Commit as soon as this many writes are buffered. Default 10,000 (etcd's). */
   readonly batchLimit?: number;
@@ -192,7 +198,7 @@ export class LevelBackend {
    */
   static async open(path: string, options: LevelBackendOptions = {}): Promise<LevelBackend> {
     const settings = {
-      batchInterval: positiveInteger('batchInterval', options.batchInterval, 100),
+      batchInterval: positiveInteger('batchInterval', options.batchInterval, 10),
       batchLimit: positiveInteger('batchLimit', options.batchLimit, 10_000),
       chunkSize: positiveInteger('snapshotChunkSize', options.snapshotChunkSize, 64 * 1024),
       onCommit: options.onCommit,

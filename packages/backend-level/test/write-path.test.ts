@@ -96,6 +96,17 @@ describe('batched commits', () => {
     await backend.close();
   });
 
+  it('commits 10 ms after the first buffered write by default', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const backend = await LevelBackend.open(path());
+    backend.put('key', b('a'), b('1'));
+    vi.advanceTimersByTime(9);
+    expect(backend.stats().pendingWrites).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(backend.stats()).toEqual({ pendingWrites: 0, committingWrites: 1, commits: 0 });
+    await backend.close();
+  });
+
   it('many concurrent commit() calls share commits and all resolve after their writes land', async () => {
     const backend = await LevelBackend.open(path(), { batchInterval: 60_000 });
     const commits: Promise<void>[] = [];

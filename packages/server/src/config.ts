@@ -22,7 +22,7 @@ export interface ServerConfig {
   heartbeatInterval: number;
   electionTimeout: number;
   quotaBackendBytes: number;
-  /** Longest wait (ms) before buffered backend writes are committed; 0 = the default (100 ms). */
+  /** Longest wait (ms) before buffered backend writes are committed; 0 = the default (10 ms). */
   backendBatchInterval: number;
   /** Buffered backend writes that force a commit; 0 = the default (10,000). */
   backendBatchLimit: number;
