@@ -11,9 +11,11 @@
  * Only flags V8 reads at each GC can be set this way (`--heap-growing-percent`
  * is read when the next heap limit is computed); sizes fixed when the heap
  * is created, such as `--max-semi-space-size`, must be given to node itself
- * (`NODE_OPTIONS` or the node command line).
+ * (`NODE_OPTIONS` or the node command line); the young generation's size is
+ * capped instead by switching its growth factor (`capYoungGeneration`).
  */
-import { setFlagsFromString } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /** Applied unless the user gives the same flag or `KV_V8_FLAGS`. */
 export const DEFAULT_V8_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
@@ -58,13 +60,92 @@ export function v8FlagsToApply(
   });
 }
 
-/** Applies `v8FlagsToApply` from this process's flags and environment; returns what it applied. */
+/**
+ * Largest semi-space the young generation may grow to, MiB (V8's own limit
+ * is 16 on 64-bit). Why: a write load keeps new data surviving scavenges,
+ * and V8 grows the young generation on survival until it holds 32 MiB;
+ * stopping at 16 MiB (two semi-spaces of 8) saved about 10 MB of peak RSS
+ * while 20,000 keys were written. A smaller limit costs single-client
+ * latency in extra scavenges (docs/performance.md).
+ */
+export const DEFAULT_SEMI_SPACE_CAP_MIB = 8;
+
+/** Flags that size the young generation: when the user gave one, the cap stays off. */
+const YOUNG_GENERATION_FLAGS = new Set([
+  'max-semi-space-size',
+  'min-semi-space-size',
+  'semi-space-growth-factor',
+]);
+
+/**
+ * The semi-space cap to enforce, MiB, or undefined for none: off when
+ * `KV_V8_FLAGS` is set (it replaces every heap default) or when the user
+ * gave node a flag that sizes the young generation.
+ */
+export function semiSpaceCapToApply(src: V8FlagSources): number | undefined {
+  if (src.kvV8Flags !== undefined) return undefined;
+  for (const a of [...src.execArgv, ...(src.nodeOptions ?? '').split(/\s+/)]) {
+    const n = flagName(a);
+    if (n !== undefined && YOUNG_GENERATION_FLAGS.has(n)) return undefined;
+  }
+  return DEFAULT_SEMI_SPACE_CAP_MIB;
+}
+
+/**
+ * The growth factor the young generation should have now: V8's default (2)
+ * below the cap, 1 (no growth) once a semi-space reaches it.
+ */
+export function semiSpaceGrowthFactor(newSpaceBytes: number, capMiB: number): number {
+  // new_space's size counts both semi-spaces.
+  return newSpaceBytes / 2 >= capMiB * 2 ** 20 ? 1 : 2;
+}
+
+/**
+ * Keeps the young generation from growing past `capMiB` per semi-space.
+ *
+ * `--max-semi-space-size` is read only when the heap is created, so it
+ * cannot be set from inside the process; `--semi-space-growth-factor` is
+ * read at each growth. After every GC this sets the factor to 1 once the
+ * cap is reached, and back to 2 when V8 has shrunk the young generation
+ * below it (after an idle full GC), so it can grow again under load. V8
+ * needs a semi-space's worth of surviving bytes between two growths, so
+ * the observer runs before the next one in practice; if it did not, the
+ * young generation would end one step larger, as without the cap.
+ * Returns a function that stops enforcing it.
+ */
+export function capYoungGeneration(capMiB: number): () => void {
+  let factor = 2;
+  const adjust = (): void => {
+    const space = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    if (space === undefined) return;
+    const wanted = semiSpaceGrowthFactor(space.space_size, capMiB);
+    if (wanted !== factor) {
+      factor = wanted;
+      setFlagsFromString(`--semi-space-growth-factor=${wanted}`);
+    }
+  };
+  const observer = new PerformanceObserver(adjust);
+  observer.observe({ entryTypes: ['gc'] });
+  adjust();
+  return () => {
+    observer.disconnect();
+    if (factor !== 2) setFlagsFromString('--semi-space-growth-factor=2');
+  };
+}
+
+/**
+ * Applies `v8FlagsToApply` and the semi-space cap from this process's
+ * flags and environment; returns the flags it applied.
+ */
 export function applyV8Flags(): string[] {
-  const flags = v8FlagsToApply({
+  const src: V8FlagSources = {
     execArgv: process.execArgv,
     nodeOptions: process.env['NODE_OPTIONS'],
     kvV8Flags: process.env['KV_V8_FLAGS'],
-  });
+  };
+  const flags = v8FlagsToApply(src);
   for (const f of flags) setFlagsFromString(f);
+  const cap = semiSpaceCapToApply(src);
+  if (cap !== undefined) capYoungGeneration(cap);
   return flags;
 }

@@ -1,7 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_V8_FLAGS, v8FlagsToApply } from '../src/v8-flags';
+import {
+  DEFAULT_SEMI_SPACE_CAP_MIB,
+  DEFAULT_V8_FLAGS,
+  semiSpaceCapToApply,
+  semiSpaceGrowthFactor,
+  v8FlagsToApply,
+} from '../src/v8-flags';
 
 const none = { execArgv: [], nodeOptions: undefined, kvV8Flags: undefined };
 
@@ -56,5 +62,73 @@ describe('applyV8Flags', () => {
     const plain = run({ KV_V8_FLAGS: '' });
     expect(plain.stdout).toContain('APPLIED []');
     expect(plain.stdout).not.toMatch(/Scavenge|Mark-Compact/);
+  });
+});
+
+describe('semiSpaceCapToApply', () => {
+  it('caps at 8 MiB unless KV_V8_FLAGS is set or the user sized the young generation', () => {
+    expect(DEFAULT_SEMI_SPACE_CAP_MIB).toBe(8);
+    expect(semiSpaceCapToApply(none)).toBe(8);
+    expect(semiSpaceCapToApply({ ...none, execArgv: ['--heap-growing-percent=20'] })).toBe(8);
+    expect(semiSpaceCapToApply({ ...none, kvV8Flags: '' })).toBeUndefined();
+    expect(semiSpaceCapToApply({ ...none, execArgv: ['--max_semi_space_size=4'] })).toBeUndefined();
+    expect(
+      semiSpaceCapToApply({ ...none, nodeOptions: '--min-semi-space-size=2' }),
+    ).toBeUndefined();
+    expect(
+      semiSpaceCapToApply({ ...none, nodeOptions: '--trace-gc --semi-space-growth-factor=4' }),
+    ).toBeUndefined();
+  });
+});
+
+describe('semiSpaceGrowthFactor', () => {
+  it('lets the young generation grow until a semi-space (half of new_space) reaches the cap', () => {
+    const MiB = 2 ** 20;
+    expect(semiSpaceGrowthFactor(8 * MiB, 8)).toBe(2);
+    expect(semiSpaceGrowthFactor(16 * MiB - 1, 8)).toBe(2);
+    expect(semiSpaceGrowthFactor(16 * MiB, 8)).toBe(1);
+    expect(semiSpaceGrowthFactor(32 * MiB, 8)).toBe(1);
+    expect(semiSpaceGrowthFactor(16 * MiB, 16)).toBe(2);
+  });
+});
+
+describe('the young generation cap in a running process', () => {
+  it('stops new_space at 16 MiB under a load whose survivors grow it to 32 MiB without the cap', () => {
+    // Each turn keeps part of what it allocates, like a write load storing
+    // keys; the event loop turns between chunks, as it does between requests.
+    const src = fileURLToPath(new URL('../src/v8-flags.ts', import.meta.url));
+    const code = `import { applyV8Flags } from ${JSON.stringify(src)};
+      import { getHeapSpaceStatistics } from 'node:v8';
+      applyV8Flags();
+      const kept = [];
+      let peak = 0;
+      for (let turn = 0; turn < 400; turn++) {
+        for (let i = 0; i < 5000; i++) {
+          const o = { i, s: 'k' + i, a: [i, turn] };
+          if (i % 3 === 0) kept.push(o);
+        }
+        await new Promise((r) => setImmediate(r));
+        const ns = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+        peak = Math.max(peak, ns);
+      }
+      process.stdout.write('PEAK ' + peak + ' KEPT ' + kept.length + '\\n');`;
+    const withoutKvV8Flags = { ...process.env };
+    delete withoutKvV8Flags['KV_V8_FLAGS'];
+    const peakOf = (env: Record<string, string>): number => {
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', code],
+        {
+          env: { ...withoutKvV8Flags, NODE_OPTIONS: '', ...env },
+          encoding: 'utf8',
+        },
+      );
+      expect(r.stderr).toBe('');
+      const m = /PEAK (\d+)/.exec(r.stdout);
+      expect(m).not.toBeNull();
+      return Number(m![1]) / 2 ** 20;
+    };
+    expect(peakOf({ KV_V8_FLAGS: '' })).toBeGreaterThan(16);
+    expect(peakOf({})).toBeLessThanOrEqual(16);
   });
 });
