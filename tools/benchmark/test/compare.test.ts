@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DEFAULT_WARMUP_MAX_MS,
+  DEFAULT_WARMUP_OPS,
   formatTable,
   measureRow,
   median,
@@ -74,6 +76,21 @@ describe('compare', () => {
     expect(m.result!.errorCount).toBe(0);
     const cold = await measureRow(putRow, 'etcd', 1, { durationMs: 200, warmupMs: 0, flags: {} });
     expect(cold.warmupOps).toBe(0);
+    expect(cold.warmupMs).toBe(0);
+  });
+
+  it('warms up in further slices until enough operations were served, within its bound', async () => {
+    const row = STANDARD_ROWS.find((r) => r.name === 'put-1')!;
+    const o = { durationMs: 200, warmupMs: 300, flags: {} };
+    // More operations than 1 client can serve in 0.9 s: three slices, then the bound.
+    const bounded = await measureRow(row, 'etcd', 1, { ...o, warmupOps: 1e9, warmupMaxMs: 900 });
+    expect(bounded.failure).toBeUndefined();
+    expect(bounded.warmupMs).toBe(900);
+    expect(bounded.warmupOps).toBeGreaterThan(0);
+    // Enough after the first slice: it stops there.
+    const one = await measureRow(row, 'etcd', 1, { ...o, warmupOps: 1, warmupMaxMs: 900 });
+    expect(one.warmupMs).toBe(300);
+    expect(one.result!.errorCount).toBe(0);
   });
 
   it('stops the members even when the row itself is broken', async () => {
@@ -115,6 +132,17 @@ describe('compare', () => {
     expect(parseCompareArgs(['--warmup', '500ms']).warmupMs).toBe(500);
     expect(parseCompareArgs(['--warmup=0']).warmupMs).toBe(0);
     expect(parseCompareArgs(['--quick']).warmupMs).toBe(0);
+  });
+
+  it('parses --warmup-ops and --warmup-max; unset, the runner uses 10,000 and 15 s', () => {
+    expect(DEFAULT_WARMUP_OPS).toBe(10_000);
+    expect(DEFAULT_WARMUP_MAX_MS).toBe(15_000);
+    expect(parseCompareArgs([]).warmupOps).toBeUndefined();
+    expect(parseCompareArgs(['--warmup-ops', '500']).warmupOps).toBe(500);
+    expect(parseCompareArgs(['--warmup-ops=0']).warmupOps).toBe(0);
+    expect(parseCompareArgs(['--warmup-max', '20s']).warmupMaxMs).toBe(20_000);
+    expect(() => parseCompareArgs(['--warmup-ops', '-1'])).toThrow(/--warmup-ops takes/);
+    expect(() => parseCompareArgs(['--warmup-ops', 'many'])).toThrow(/--warmup-ops takes/);
   });
 
   it('alternates servers per round and prints medians and the ratio of each round', async () => {
@@ -167,6 +195,7 @@ describe('compare', () => {
       },
       failure: undefined,
       warmupOps: 0,
+      warmupMs: 0,
       serverCpuSeconds: round,
       serverPeakRssBytes: 2 ** 20 * round,
       rssBytesPerKey: undefined,
@@ -250,6 +279,7 @@ describe('compare', () => {
         result: undefined,
         failure: 'start failed: boom\nmore',
         warmupOps: 0,
+        warmupMs: 0,
         serverCpuSeconds: 0,
         serverPeakRssBytes: 0,
         rssBytesPerKey: undefined,
