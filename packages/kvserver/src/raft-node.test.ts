@@ -201,6 +201,55 @@ describe('RaftNode Ready loop', () => {
     await node.stop();
   });
 
+  it('a follower acknowledges a lone new entry before applying earlier ones, and overlaps the apply with a larger write', async () => {
+    const { node, log, memberStorage, errors } = setup(2n, [1n, 2n]);
+    const entry = (index: number) => ({
+      index,
+      term: 2,
+      type: EntryType.Normal,
+      data: data(`e${index}`),
+    });
+    const append = (index: number, entries: Entry[], commit: number): Message => ({
+      type: MessageType.MsgApp,
+      to: 2n,
+      from: 1n,
+      term: 2,
+      logTerm: index === 1 ? 1 : 2,
+      index,
+      entries,
+      commit,
+      reject: false,
+      rejectHint: 0,
+      context: new Uint8Array(0),
+    });
+    node.step(append(1, [entry(2)], 1));
+    await settle();
+    memberStorage.release();
+    await settle();
+    expect(log).toEqual(['save 2', 'saved 2', `send ${MessageType.MsgAppResp}`]);
+
+    // One new entry (3) and the news that 2 is committed: 2 is durable, but
+    // the acknowledgement of 3 goes first.
+    log.length = 0;
+    node.step(append(2, [entry(3)], 2));
+    await settle();
+    expect(log).toEqual(['save 3']);
+    memberStorage.release();
+    await settle();
+    expect(log).toEqual(['save 3', 'saved 3', `send ${MessageType.MsgAppResp}`, 'apply 2']);
+
+    // Two new entries: 3 is applied while they are written.
+    log.length = 0;
+    node.step(append(3, [entry(4), entry(5)], 3));
+    await settle();
+    expect(log).toEqual(['save 4,5', 'apply 3']);
+    memberStorage.release();
+    await settle();
+    expect(log).toEqual(['save 4,5', 'apply 3', 'saved 4,5', `send ${MessageType.MsgAppResp}`]);
+    expect(errors).toEqual([]);
+    await node.stop();
+  });
+
   it('a leader applies what a quorum acked, then holds the new commit index back for 2 ms', async () => {
     const { node, log, sent, memberStorage, errors, clock } = setup(1n, [1n, 2n]);
     await electLeader(node, memberStorage, log);
