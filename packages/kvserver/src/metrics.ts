@@ -11,6 +11,9 @@ type Labels = Readonly<Record<string, string>>;
 // one-off or mutated later, so they are not remembered.
 const frozenLabelKeys = new WeakMap<Labels, string>();
 
+/** The default labels: frozen and shared, so an unlabelled series' key is computed once. */
+const NO_LABELS: Labels = Object.freeze({});
+
 function labelKey(labels: Labels): string {
   const cached = frozenLabelKeys.get(labels);
   if (cached !== undefined) return cached;
@@ -50,14 +53,14 @@ export class Counter implements Metric {
     readonly name: string,
     readonly help: string,
   ) {}
-  inc(labels: Labels = {}, by = 1): void {
+  inc(labels: Labels = NO_LABELS, by = 1): void {
     this.#cell(labelKey(labels)).value += by;
   }
   /** The series for `labels`, to increment without looking it up each time. */
-  series(labels: Labels = {}): CounterSeries {
+  series(labels: Labels = NO_LABELS): CounterSeries {
     return this.#cell(labelKey(labels));
   }
-  get(labels: Labels = {}): number {
+  get(labels: Labels = NO_LABELS): number {
     return this.#values.get(labelKey(labels))?.value ?? 0;
   }
   #cell(key: string): CounterCell {
@@ -81,7 +84,7 @@ export class Gauge implements Metric {
     readonly name: string,
     readonly help: string,
   ) {}
-  set(value: number | (() => number), labels: Labels = {}): void {
+  set(value: number | (() => number), labels: Labels = NO_LABELS): void {
     this.#values.set(labelKey(labels), typeof value === 'number' ? () => value : value);
   }
   render(): string[] {
@@ -120,11 +123,11 @@ export class Histogram implements Metric {
     readonly help: string,
     readonly buckets: readonly number[],
   ) {}
-  observe(value: number, labels: Labels = {}): void {
+  observe(value: number, labels: Labels = NO_LABELS): void {
     this.#cell(labelKey(labels)).observe(value);
   }
   /** The series for `labels`, to record without looking it up each time. */
-  series(labels: Labels = {}): HistogramSeries {
+  series(labels: Labels = NO_LABELS): HistogramSeries {
     return this.#cell(labelKey(labels));
   }
   #cell(key: string): HistogramCell {

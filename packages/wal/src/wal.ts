@@ -111,6 +111,7 @@ const SYNC_ON_LOOP_MAX_MS = 1;
 const SYNC_AVERAGE_WEIGHT = 0.2;
 const LOCK_NAME = 'wal.lock';
 const PREALLOC_NAME = `next${TMP_SUFFIX}`;
+const RESOLVED = Promise.resolve();
 /** A source of zeros for preallocation and tail repair, made on first use (most processes never need it). */
 let zerosBuf: Buffer | undefined;
 function zeros(): Buffer {
@@ -685,8 +686,10 @@ export class Wal {
       } else if (sync) {
         // A microtask, so saves issued in the same tick join the first write
         // (unsynced ones queued before it included, in order).
+        // (A resolved promise's reaction, not queueMicrotask: Node wraps each
+        // queueMicrotask callback in an AsyncResource, garbage per write.)
         this.flushing = true;
-        queueMicrotask(this.drainSoon);
+        void RESOLVED.then(this.drainSoon);
       } else if (!this.lazyDrain) {
         // Nobody waits on an unsynced save (a commit-only hard state): write
         // it at the end of this turn of the event loop, after the I/O this
