@@ -429,7 +429,15 @@ export class LevelBackend {
       const store = this.#store;
       store.acquire();
       try {
+        // A synced write makes its log file durable, but not the log that
+        // LevelDB switched away from when it last filled a memtable: that
+        // one is closed unsynced and only dropped once its memtable is a
+        // table on disk. compactRange first turns the memtable into a
+        // synced table and waits for it (over a range no table holds, it
+        // compacts nothing else), so after it every write is in a synced
+        // table or in the synced log.
         await store.db.del(SYNC_MARKER, { sync: true });
+        await store.db.compactRange(SYNC_MARKER, SYNC_MARKER);
       } finally {
         store.release();
       }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LevelBackend } from '../src/index';
@@ -339,6 +340,29 @@ function kvsnap(bucket: string): Uint8Array {
 }
 
 describe('synced commits', () => {
+  it('commit({ sync: true }) turns the memtable into a table on disk, so no unsynced log holds a write', async () => {
+    const dir = path();
+    const backend = await LevelBackend.open(dir, { batchInterval: 60_000 });
+    const files = (suffix: string): { name: string; size: number }[] =>
+      (readdirSync(dir, { recursive: true }) as string[])
+        .filter((f) => f.endsWith(suffix))
+        .map((f) => ({ name: f, size: statSync(join(dir, f)).size }));
+    try {
+      for (let i = 0; i < 100; i++) backend.put('key', b(`k${i}`), randomBytes(100));
+      await backend.commit();
+      // In the memtable and its log only.
+      const tablesBefore = files('.ldb').length;
+      expect(files('.log').some((f) => f.size > 10_000)).toBe(true);
+      await backend.commit({ sync: true });
+      expect(files('.ldb').length).toBe(tablesBefore + 1);
+      // The log that held the writes is gone; the current one holds nothing.
+      expect(files('.log').every((f) => f.size < 1_000)).toBe(true);
+      expect((await backend.range('key', b(''), undefined)).length).toBe(100);
+    } finally {
+      await backend.close();
+    }
+  });
+
   it('commit({ sync: true }) ends with a synced LevelDB write, and leaves no key behind', async () => {
     const backend = await LevelBackend.open(path(), { batchInterval: 60_000 });
     const dels = vi.spyOn(ClassicLevel.prototype, 'del');
