@@ -64,7 +64,7 @@ export function v8FlagsToApply(
  * Largest semi-space the young generation may grow to, MiB (V8's own limit
  * is 16 on 64-bit). Why: a write load keeps new data surviving scavenges,
  * and V8 grows the young generation on survival until it holds 32 MiB;
- * stopping at 16 MiB (two semi-spaces of 8) saved about 10 MB of peak RSS
+ * stopping at 16 MiB (two semi-spaces of 8) saved about 15 MB of peak RSS
  * while 20,000 keys were written. A smaller limit costs single-client
  * latency in extra scavenges (docs/performance.md).
  */
