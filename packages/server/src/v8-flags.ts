@@ -39,6 +39,16 @@ export interface V8FlagSources {
   kvV8Flags: string | undefined;
 }
 
+/** Names of the flags the user gave node, on its command line or in `NODE_OPTIONS`. */
+function givenFlagNames(src: V8FlagSources): Set<string> {
+  const given = new Set<string>();
+  for (const a of [...src.execArgv, ...(src.nodeOptions ?? '').split(/\s+/)]) {
+    const n = flagName(a);
+    if (n !== undefined) given.add(n);
+  }
+  return given;
+}
+
 /**
  * The flags to apply: `KV_V8_FLAGS` if set, else the defaults, minus any
  * flag the user already gave node (theirs win).
@@ -49,11 +59,7 @@ export function v8FlagsToApply(
 ): string[] {
   // KV_V8_FLAGS is the user's own choice: applied as given.
   if (src.kvV8Flags !== undefined) return src.kvV8Flags.split(/\s+/).filter((s) => s !== '');
-  const given = new Set<string>();
-  for (const a of [...src.execArgv, ...(src.nodeOptions ?? '').split(/\s+/)]) {
-    const n = flagName(a);
-    if (n !== undefined) given.add(n);
-  }
+  const given = givenFlagNames(src);
   return defaults.filter((f) => {
     const n = flagName(f);
     return n === undefined || !given.has(n);
@@ -84,10 +90,7 @@ const YOUNG_GENERATION_FLAGS = new Set([
  */
 export function semiSpaceCapToApply(src: V8FlagSources): number | undefined {
   if (src.kvV8Flags !== undefined) return undefined;
-  for (const a of [...src.execArgv, ...(src.nodeOptions ?? '').split(/\s+/)]) {
-    const n = flagName(a);
-    if (n !== undefined && YOUNG_GENERATION_FLAGS.has(n)) return undefined;
-  }
+  for (const n of givenFlagNames(src)) if (YOUNG_GENERATION_FLAGS.has(n)) return undefined;
   return DEFAULT_SEMI_SPACE_CAP_MIB;
 }
 
@@ -111,9 +114,8 @@ export function semiSpaceGrowthFactor(newSpaceBytes: number, capMiB: number): nu
  * needs a semi-space's worth of surviving bytes between two growths, so
  * the observer runs before the next one in practice; if it did not, the
  * young generation would end one step larger, as without the cap.
- * Returns a function that stops enforcing it.
  */
-export function capYoungGeneration(capMiB: number): () => void {
+export function capYoungGeneration(capMiB: number): void {
   let factor = 2;
   const adjust = (): void => {
     const space = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
@@ -127,10 +129,6 @@ export function capYoungGeneration(capMiB: number): () => void {
   const observer = new PerformanceObserver(adjust);
   observer.observe({ entryTypes: ['gc'] });
   adjust();
-  return () => {
-    observer.disconnect();
-    if (factor !== 2) setFlagsFromString('--semi-space-growth-factor=2');
-  };
 }
 
 /**
