@@ -1,14 +1,16 @@
 /**
- * V8 heap settings the kv-server command applies to itself at start-up.
+ * V8 heap and tier-up settings the kv-server command applies to itself at
+ * start-up.
  *
  * Why: under a write load most allocation is short-lived request garbage,
  * but enough of it survives a scavenge that V8's old space keeps growing
  * (by its default factor, up to 4x) long before a full GC; RSS per stored
  * key then ends far above what the data needs. A smaller growing factor
  * makes the old space grow in smaller steps, at a few per cent of CPU
- * (measurements in docs/performance.md).
+ * (measurements in docs/performance.md). On Node 20 a smaller tier-up
+ * budget also brings a fresh member to its steady speed sooner.
  *
- * Only flags V8 reads at each GC can be set this way (`--heap-growing-percent`
+ * Only flags V8 reads after start-up can be set this way (`--heap-growing-percent`
  * is read when the next heap limit is computed); sizes fixed when the heap
  * is created, such as `--max-semi-space-size`, must be given to node itself
  * (`NODE_OPTIONS` or the node command line); the young generation's size is
@@ -17,8 +19,37 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
+/**
+ * V8's tier-up budget for Node 20 (V8 11.3): a quarter of its default
+ * (67,584 bytes of bytecode run per profiler tick). Why: a function called
+ * once per request reached optimized code only after thousands of requests,
+ * so a fresh member served put with 1 client at half its steady rate for its
+ * first ~5,000 requests on three members; with a quarter, CPU per put falls
+ * to the steady level after ~2,000 (docs/performance.md).
+ */
+export const WARM_UP_INTERRUPT_BUDGET = 16_896;
+
+/**
+ * Whether this V8 tiers up by `--interrupt-budget`: V8 11.3 (Node 20) does;
+ * from 11.8 (Node 21 on) V8 counts invocations instead and no longer knows
+ * the flag, so setting it would only print an error.
+ */
+export function tiersUpByInterruptBudget(v8Version: string): boolean {
+  const [major = 0, minor = 0] = v8Version.split('.').map((p) => Number.parseInt(p, 10));
+  return major < 11 || (major === 11 && minor <= 3);
+}
+
+/** The defaults for a given V8 version (`process.versions.v8`). */
+export function defaultV8Flags(v8Version: string): string[] {
+  const flags = ['--heap-growing-percent=50'];
+  if (tiersUpByInterruptBudget(v8Version)) {
+    flags.push(`--interrupt-budget=${WARM_UP_INTERRUPT_BUDGET}`);
+  }
+  return flags;
+}
+
 /** Applied unless the user gives the same flag or `KV_V8_FLAGS`. */
-export const DEFAULT_V8_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
+export const DEFAULT_V8_FLAGS: readonly string[] = defaultV8Flags(process.versions.v8);
 
 /** V8 treats `-` and `_` in flag names alike; `--no-x` names flag `x`. */
 function flagName(arg: string): string | undefined {

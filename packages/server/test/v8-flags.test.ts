@@ -4,8 +4,11 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_SEMI_SPACE_CAP_MIB,
   DEFAULT_V8_FLAGS,
+  WARM_UP_INTERRUPT_BUDGET,
+  defaultV8Flags,
   semiSpaceCapToApply,
   semiSpaceGrowthFactor,
+  tiersUpByInterruptBudget,
   v8FlagsToApply,
 } from '../src/v8-flags';
 
@@ -14,6 +17,7 @@ const none = { execArgv: [], nodeOptions: undefined, kvV8Flags: undefined };
 describe('v8FlagsToApply', () => {
   it('applies the defaults when the user set nothing', () => {
     expect(v8FlagsToApply(none)).toEqual([...DEFAULT_V8_FLAGS]);
+    expect(DEFAULT_V8_FLAGS).toEqual(defaultV8Flags(process.versions.v8));
     expect(DEFAULT_V8_FLAGS).toContain('--heap-growing-percent=50');
   });
 
@@ -130,5 +134,59 @@ describe('the young generation cap in a running process', () => {
     };
     expect(peakOf({ KV_V8_FLAGS: '' })).toBeGreaterThan(16);
     expect(peakOf({})).toBeLessThanOrEqual(16);
+  });
+});
+
+describe('defaultV8Flags', () => {
+  it('lowers the tier-up budget only on the V8 that knows the flag (Node 20)', () => {
+    const budget = `--interrupt-budget=${WARM_UP_INTERRUPT_BUDGET}`;
+    expect(WARM_UP_INTERRUPT_BUDGET).toBe(67_584 / 4);
+    expect(defaultV8Flags('11.3.244.8-node.38')).toEqual(['--heap-growing-percent=50', budget]);
+    expect(defaultV8Flags('10.2.154.26-node.36')).toContain(budget);
+    for (const newer of ['11.8.172.17-node.20', '12.4.254.21-node.57', '13.6.233.17-node.53']) {
+      expect(tiersUpByInterruptBudget(newer)).toBe(false);
+      expect(defaultV8Flags(newer)).toEqual(['--heap-growing-percent=50']);
+    }
+  });
+});
+
+describe('the tier-up budget in a running process', () => {
+  it('optimizes a hot function after fewer calls, and no default flag is unknown to this V8', () => {
+    // V8 11.3 marks this probe for optimization after ~1,600-2,400 calls with
+    // its default budget and ~400-600 with a quarter of it.
+    const src = fileURLToPath(new URL('../src/v8-flags.ts', import.meta.url));
+    const code = `import { applyV8Flags } from ${JSON.stringify(src)};
+      applyV8Flags();
+      function tierProbe(a, b) {
+        const s = a * 3 + b;
+        const t = (s ^ (a << 2)) + (b >>> 1);
+        const u = t % 7 === 0 ? t - a : t + b;
+        const v = (u * 5 + s) | 0;
+        return (v ^ (u >> 3)) + ((s & 255) | (t & 15));
+      }
+      let acc = 0;
+      for (let i = 0; i < 1000; i++) acc = (acc + tierProbe(i, acc & 1023)) | 0;
+      process.stdout.write('ACC ' + acc + '\\n');`;
+    const withoutKvV8Flags = { ...process.env };
+    delete withoutKvV8Flags['KV_V8_FLAGS'];
+    const run = (env: Record<string, string>) =>
+      spawnSync(
+        process.execPath,
+        ['--trace-opt', '--import', 'tsx', '--input-type=module', '-e', code],
+        { env: { ...withoutKvV8Flags, NODE_OPTIONS: '', ...env }, encoding: 'utf8' },
+      );
+    const markedForOptimization = (out: string): boolean =>
+      /marking .*tierProbe.* for optimization/.test(out);
+    const withDefaults = run({});
+    expect(withDefaults.stderr).toBe('');
+    expect(withDefaults.stdout).toContain('ACC ');
+    if (tiersUpByInterruptBudget(process.versions.v8)) {
+      expect(markedForOptimization(withDefaults.stdout)).toBe(true);
+      const withoutDefaults = run({ KV_V8_FLAGS: '' });
+      expect(withoutDefaults.stdout).toContain('ACC ');
+      expect(markedForOptimization(withoutDefaults.stdout)).toBe(false);
+    } else {
+      expect(DEFAULT_V8_FLAGS.some((f) => f.startsWith('--interrupt-budget'))).toBe(false);
+    }
   });
 });
