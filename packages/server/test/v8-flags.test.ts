@@ -14,6 +14,24 @@ import {
 
 const none = { execArgv: [], nodeOptions: undefined, kvV8Flags: undefined };
 
+const V8_FLAGS_SRC = fileURLToPath(new URL('../src/v8-flags.ts', import.meta.url));
+
+/**
+ * Runs `body` in a fresh node that has imported `applyV8Flags` from the
+ * source, with no `NODE_OPTIONS` and no inherited `KV_V8_FLAGS`; `env` and
+ * `nodeFlags` add to that.
+ */
+function runWithV8Flags(body: string, env: Record<string, string>, nodeFlags: string[] = []) {
+  const inherited = { ...process.env };
+  delete inherited['KV_V8_FLAGS'];
+  const code = `import { applyV8Flags } from ${JSON.stringify(V8_FLAGS_SRC)};\n${body}`;
+  return spawnSync(
+    process.execPath,
+    [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', code],
+    { env: { ...inherited, NODE_OPTIONS: '', ...env }, encoding: 'utf8' },
+  );
+}
+
 describe('v8FlagsToApply', () => {
   it('applies the defaults when the user set nothing', () => {
     expect(v8FlagsToApply(none)).toEqual([...DEFAULT_V8_FLAGS]);
@@ -46,19 +64,13 @@ describe('v8FlagsToApply', () => {
 describe('applyV8Flags', () => {
   it('sets the flags in the running process (V8 reads them after start-up)', () => {
     // --trace-gc set at run time prints the next GC: proof the flags reach V8 in this node.
-    const src = fileURLToPath(new URL('../src/v8-flags.ts', import.meta.url));
-    const code = `import { applyV8Flags } from ${JSON.stringify(src)};
-      const applied = applyV8Flags();
+    const body = `const applied = applyV8Flags();
       let keep = [];
       for (let i = 0; i < 2e5; i++) keep.push({ i });
       keep = [];
       for (let i = 0; i < 2e5; i++) keep.push({ i });
       process.stdout.write('APPLIED ' + JSON.stringify(applied) + '\\n');`;
-    const run = (env: Record<string, string>) =>
-      spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-        env: { ...process.env, NODE_OPTIONS: '', ...env },
-        encoding: 'utf8',
-      });
+    const run = (env: Record<string, string>) => runWithV8Flags(body, env);
     const traced = run({ KV_V8_FLAGS: '--trace-gc' });
     expect(traced.stderr).toBe('');
     expect(traced.stdout).toContain('APPLIED ["--trace-gc"]');
@@ -100,9 +112,7 @@ describe('the young generation cap in a running process', () => {
   it('stops new_space at 16 MiB under a load whose survivors grow it to 32 MiB without the cap', () => {
     // Each turn keeps part of what it allocates, like a write load storing
     // keys; the event loop turns between chunks, as it does between requests.
-    const src = fileURLToPath(new URL('../src/v8-flags.ts', import.meta.url));
-    const code = `import { applyV8Flags } from ${JSON.stringify(src)};
-      import { getHeapSpaceStatistics } from 'node:v8';
+    const body = `const { getHeapSpaceStatistics } = await import('node:v8');
       applyV8Flags();
       const kept = [];
       let peak = 0;
@@ -116,17 +126,8 @@ describe('the young generation cap in a running process', () => {
         peak = Math.max(peak, ns);
       }
       process.stdout.write('PEAK ' + peak + ' KEPT ' + kept.length + '\\n');`;
-    const withoutKvV8Flags = { ...process.env };
-    delete withoutKvV8Flags['KV_V8_FLAGS'];
     const peakOf = (env: Record<string, string>): number => {
-      const r = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', code],
-        {
-          env: { ...withoutKvV8Flags, NODE_OPTIONS: '', ...env },
-          encoding: 'utf8',
-        },
-      );
+      const r = runWithV8Flags(body, env);
       expect(r.stderr).toBe('');
       const m = /PEAK (\d+)/.exec(r.stdout);
       expect(m).not.toBeNull();
@@ -154,9 +155,7 @@ describe('the tier-up budget in a running process', () => {
   it('optimizes a hot function after fewer calls, and no default flag is unknown to this V8', () => {
     // V8 11.3 marks this probe for optimization after ~1,600-2,400 calls with
     // its default budget and ~400-600 with a quarter of it.
-    const src = fileURLToPath(new URL('../src/v8-flags.ts', import.meta.url));
-    const code = `import { applyV8Flags } from ${JSON.stringify(src)};
-      applyV8Flags();
+    const body = `applyV8Flags();
       function tierProbe(a, b) {
         const s = a * 3 + b;
         const t = (s ^ (a << 2)) + (b >>> 1);
@@ -167,14 +166,7 @@ describe('the tier-up budget in a running process', () => {
       let acc = 0;
       for (let i = 0; i < 1000; i++) acc = (acc + tierProbe(i, acc & 1023)) | 0;
       process.stdout.write('ACC ' + acc + '\\n');`;
-    const withoutKvV8Flags = { ...process.env };
-    delete withoutKvV8Flags['KV_V8_FLAGS'];
-    const run = (env: Record<string, string>) =>
-      spawnSync(
-        process.execPath,
-        ['--trace-opt', '--import', 'tsx', '--input-type=module', '-e', code],
-        { env: { ...withoutKvV8Flags, NODE_OPTIONS: '', ...env }, encoding: 'utf8' },
-      );
+    const run = (env: Record<string, string>) => runWithV8Flags(body, env, ['--trace-opt']);
     const markedForOptimization = (out: string): boolean =>
       /marking .*tierProbe.* for optimization/.test(out);
     const withDefaults = run({});
